@@ -1,0 +1,416 @@
+"""Expansion: blocks, repeats, per-type defaults, arguments and expressions → a graph.
+
+The builder walks the spec's ``body`` top to bottom. Each entry is a one-key mapping
+``{type: {args}}`` where ``type`` is a registered layer or a block. Blocks are inlined with a
+scope prefix (``layer1.0.conv1``), ``repeat: n`` unrolls, ``if:`` drops a node. Every node is
+shape-inferred as soon as it is added (so a block can read ``$in_channels``) and lands on the
+:class:`networkx.DiGraph` with its location, scope and resolved arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from archdsl import passes
+from archdsl.errors import GraphError, LimitError, Location, SpecError, choices_text, did_you_mean
+from archdsl.expr import evaluate_value
+from archdsl.layers import REGISTRY
+from archdsl.source import Limits, YList, YMap
+from archdsl.spec import ARG_TYPES, RESERVED_KEYS, BlockDef, Spec
+
+
+@dataclass
+class Scope:
+    """One level of naming: the top level or one block instance."""
+
+    prefix: str  # "" at top level, else "layer1.0."
+    names: dict[str, str] = field(default_factory=dict)  # local id → global node id
+    counters: dict[str, int] = field(default_factory=dict)
+    path: tuple[tuple[str, str], ...] = ()  # ((instance id, block name), ...) for clusters
+
+    def auto_id(self, kind: str) -> str:
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        return f"{kind}_{self.counters[kind]}"
+
+
+@dataclass
+class Frame:
+    """What a body is expanded with: arguments, defaults, scope and the block call stack."""
+
+    env: dict[str, Any]
+    defaults: dict[str, dict[str, Any]]
+    scope: Scope
+    stack: tuple[str, ...] = ()
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+    "list": (list,),
+    "any": (object,),
+}
+
+
+class Builder:
+    """Builds the graph of one spec. Use :func:`build_graph`."""
+
+    def __init__(self, spec: Spec, tree: YMap, blocks: Mapping[str, tuple[BlockDef, YMap, str]],
+                 limits: Limits) -> None:
+        self.spec = spec
+        self.tree = tree
+        self.blocks = blocks
+        self.limits = limits
+        self.g = nx.DiGraph()
+        self.file = tree.loc.file
+
+    # ---------------------------------------------------------------- entry point
+    def build(self, args: dict[str, Any]) -> nx.DiGraph:
+        top = Scope("")
+        frame = Frame(dict(args), {k: dict(v) for k, v in self.spec.defaults.items()}, top)
+        prev = self._inputs(frame)
+        body = self.tree["body"]
+        last = self._body(body, frame, prev)
+        self.g.graph["outputs"] = self._outputs(top, last)
+        self._check_dangling()
+        return self.g
+
+    def _inputs(self, frame: Frame) -> str:
+        spec, tree = self.spec, self.tree
+        if (spec.input is None) == (spec.inputs is None):
+            raise SpecError(
+                "give exactly one of 'input' (one shape) or 'inputs' (named shapes)",
+                tree.loc,
+                hint="for example: input: [3, 32, 32]",
+            )
+        if spec.input is not None:
+            named = {"input": (spec.input, tree.value_loc("input"))}
+        else:
+            assert spec.inputs is not None
+            ins = tree["inputs"]
+            named = {k: (v, ins.value_loc(k)) for k, v in spec.inputs.items()}
+        for name, (shape, loc) in named.items():
+            resolved = [evaluate_value(v, frame.env, loc) for v in shape]
+            if not resolved or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in resolved):
+                raise SpecError(
+                    f"input shape must be a list of positive integers (C, *spatial), received {resolved}",
+                    loc,
+                )
+            self._add(name, "input", None, {}, [], loc, frame.scope)
+            self.g.nodes[name]["shape"] = tuple(resolved)
+            frame.scope.names[name] = name
+        self.g.graph["inputs"] = list(named)
+        return next(iter(named))
+
+    # ---------------------------------------------------------------- bodies
+    def _body(self, body: Any, frame: Frame, prev: str) -> str:
+        if not isinstance(body, YList):
+            raise SpecError("'body' must be a list of nodes", getattr(body, "loc", None))
+        if not body:
+            raise SpecError("'body' is empty: add at least one node", body.loc)
+        later = self._local_ids(body)
+        for index, entry in enumerate(body):
+            loc = body.item_loc(index)
+            prev = self._entry(entry, loc, frame, prev, later)
+        return prev
+
+    def _local_ids(self, body: YList) -> dict[str, int]:
+        ids: dict[str, int] = {}
+        for entry in body:
+            if isinstance(entry, YMap) and len(entry) == 1:
+                val = next(iter(entry.values()))
+                if isinstance(val, YMap) and isinstance(val.get("id"), str):
+                    ids[val["id"]] = val.value_loc("id").line
+        return ids
+
+    def _entry(self, entry: Any, loc: Location, frame: Frame, prev: str, later: dict[str, int]) -> str:
+        if not isinstance(entry, YMap) or len(entry) != 1:
+            raise SpecError(
+                "each node is a one-key mapping `- type: {arguments}`, "
+                f"received {_describe(entry)}",
+                getattr(entry, "loc", loc),
+                hint="for example: - conv2d: {filters: 32, kernel: 3}",
+            )
+        kind = next(iter(entry))
+        kind_loc = entry.key_loc(kind)
+        raw = entry[kind]
+        if raw is None:
+            raw = YMap(loc=kind_loc)
+        if not isinstance(raw, YMap):
+            raise SpecError(
+                f"arguments of '{kind}' must be a mapping, received {_describe(raw)}",
+                entry.value_loc(kind),
+                hint=f"write `- {kind}: {{}}` for no arguments",
+            )
+        if kind not in REGISTRY and kind not in self.blocks and kind not in self.spec.blocks:
+            known = [*REGISTRY, *self.spec.blocks, *self.blocks]
+            raise SpecError(
+                f"unknown layer type '{kind}'.{did_you_mean(kind, known)}",
+                kind_loc,
+                hint=f"valid types: {choices_text(known, 60)}",
+            )
+        env = frame.env
+        cond = raw.get("if", True)
+        if evaluate_value(cond, env, raw.value_loc("if")) is False or cond is False:
+            return prev
+        repeat = evaluate_value(raw.get("repeat", 1), env, raw.value_loc("repeat"))
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise SpecError(f"'repeat' must be a positive integer, received {repeat!r}", raw.value_loc("repeat"))
+        if repeat > self.limits.max_repeat:
+            raise LimitError(
+                f"'repeat: {repeat}' exceeds the limit of {self.limits.max_repeat}",
+                raw.value_loc("repeat"),
+                hint="raise it with --max-repeat if intended",
+            )
+        indexed = "repeat" in raw
+        base_id = raw.get("id")
+        if base_id is not None:
+            base_id = evaluate_value(base_id, env, raw.value_loc("id"))
+            _check_id(base_id, raw.value_loc("id"))
+        base_id = base_id or frame.scope.auto_id(kind)
+        for i in range(repeat):
+            local = f"{base_id}.{i}" if indexed else base_id
+            ienv = {**env, "i": i} if indexed else env
+            sources = self._sources(raw, ienv, frame, prev, later, local) if i == 0 else [prev]
+            if kind in REGISTRY:
+                prev = self._layer(kind, raw, kind_loc, ienv, frame, sources, local)
+            else:
+                prev = self._block(kind, raw, kind_loc, ienv, frame, sources, local)
+        if indexed:
+            frame.scope.names[base_id] = prev  # `from: layer1` means the last repetition
+        return prev
+
+    def _sources(self, raw: YMap, env: dict[str, Any], frame: Frame, prev: str,
+                 later: dict[str, int], local: str) -> list[str]:
+        if "from" not in raw:
+            return [prev]
+        loc = raw.value_loc("from")
+        refs = evaluate_value(raw["from"], env, loc)
+        if isinstance(refs, str):
+            refs = [refs]
+        if not isinstance(refs, list) or not refs:
+            raise SpecError(f"'from' must be a node id or a list of ids, received {refs!r}", loc)
+        out = []
+        for j, ref in enumerate(refs):
+            rloc = raw["from"].item_loc(j) if isinstance(raw["from"], YList) else loc
+            ref = evaluate_value(ref, env, rloc)
+            if isinstance(ref, list):
+                out.extend(self._resolve_ref(r, frame, later, local, rloc) for r in ref)
+            else:
+                out.append(self._resolve_ref(ref, frame, later, local, rloc))
+        return out
+
+    def _resolve_ref(self, ref: Any, frame: Frame, later: dict[str, int], local: str, loc: Location) -> str:
+        if not isinstance(ref, str):
+            raise SpecError(f"'from' entries must be node ids, received {ref!r}", loc)
+        if ref in frame.scope.names:
+            return frame.scope.names[ref]
+        if ref in self.g:
+            return ref
+        if ref == local:
+            raise GraphError(f"node '{ref}' takes its own output as input (a cycle)", loc,
+                             hint="a node can only take inputs from nodes above it")
+        if ref in later:
+            raise GraphError(
+                f"'{ref}' is defined later (line {later[ref]}); a node can only take inputs "
+                "from nodes above it, so this would form a cycle", loc)
+        known = list(frame.scope.names)
+        raise GraphError(
+            f"unknown node '{ref}' in 'from'.{did_you_mean(ref, known)}",
+            loc,
+            hint=f"nodes defined so far here: {choices_text(known)}",
+        )
+
+    # ---------------------------------------------------------------- layers
+    def _layer(self, kind: str, raw: YMap, loc: Location, env: dict[str, Any], frame: Frame,
+               sources: list[str], local: str) -> str:
+        layer = REGISTRY[kind]
+        merged = {**frame.defaults.get(kind, {})}
+        for key, value in raw.items():
+            if key not in RESERVED_KEYS:
+                merged[key] = value
+        values = {k: _eval_deep(v, env, raw.value_loc(k) if k in raw else loc) for k, v in merged.items()}
+        lo, hi = layer.arity
+        if len(sources) < lo or (hi is not None and len(sources) > hi):
+            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo}-{hi}"
+            raise GraphError(
+                f"'{kind}' takes {want} input(s), received {len(sources)}: {sources}",
+                raw.value_loc("from") if "from" in raw else loc,
+                hint="list the inputs with `from: [a, b]`" if lo > 1 else None,
+            )
+        try:
+            params = layer.parse(values)
+        except ValidationError as exc:
+            raise _param_error(exc, kind, layer.Params.model_fields, raw, loc) from None
+        node_id = frame.scope.prefix + local
+        self._add(node_id, kind, params, values, sources, loc, frame.scope)
+        passes.infer_node(self.g, node_id, self.limits)
+        frame.scope.names[local] = node_id
+        return node_id
+
+    def _add(self, node_id: str, kind: str, params: Any, values: dict[str, Any], sources: list[str],
+             loc: Location, scope: Scope) -> None:
+        if node_id in self.g:
+            first = self.g.nodes[node_id]["loc"]
+            raise GraphError(f"duplicate node id '{node_id}' (first defined at line {first.line})", loc,
+                             hint="ids must be unique in their block or at the top level")
+        if self.g.number_of_nodes() >= self.limits.max_nodes:
+            raise LimitError(f"the expanded graph has more than {self.limits.max_nodes} nodes", loc,
+                             hint="raise the limit with --max-nodes if intended")
+        self.g.add_node(node_id, type=kind, params=params, values=values, inputs=list(sources),
+                        loc=loc, scope=scope.path)
+        for s in sources:
+            self.g.add_edge(s, node_id)
+
+    # ---------------------------------------------------------------- blocks
+    def _block(self, kind: str, raw: YMap, loc: Location, env: dict[str, Any], frame: Frame,
+               sources: list[str], local: str) -> str:
+        if kind in self.spec.blocks:
+            bdef, btree = self.spec.blocks[kind], self.tree["blocks"][kind]
+        else:
+            bdef, btree, _ = self.blocks[kind]
+        if kind in frame.stack:
+            chain = " → ".join((*frame.stack, kind))
+            raise SpecError(f"recursive block: {chain}", loc, hint="a block cannot contain itself")
+        if len(frame.stack) >= self.limits.max_block_depth:
+            raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth}", loc)
+        first = self.g.nodes[sources[0]]
+        inner_env: dict[str, Any] = {k: v for k, v in frame.env.items() if k in self.spec.args or k in ("i",)}
+        inner_env.update({
+            "in": sources[0],
+            "inputs": list(sources),
+            "in_shape": list(first["shape"]),
+            "in_channels": first["shape"][0],
+        })
+        given = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
+        args_tree = btree.get("args") if isinstance(btree, YMap) else None
+        for name in given:
+            if name not in bdef.args:
+                raise SpecError(
+                    f"block '{kind}' has no argument '{name}'.{did_you_mean(name, bdef.args)}",
+                    raw.key_loc(name),
+                    hint=f"its arguments: {choices_text(bdef.args) or '(none)'}",
+                )
+        for name, decl in bdef.args.items():
+            decl_loc = args_tree.value_loc(name) if isinstance(args_tree, YMap) else loc
+            if name in given:
+                value = _eval_deep(given[name], env, raw.value_loc(name))
+                if decl in ARG_TYPES:
+                    _check_arg_type(kind, name, decl, value, raw.value_loc(name))
+            elif isinstance(decl, str) and decl in ARG_TYPES:
+                raise SpecError(f"block '{kind}' needs the argument '{name}' ({decl})", loc,
+                                hint=f"for example: - {kind}: {{{name}: ...}}")
+            else:
+                value = _eval_deep(decl, inner_env, decl_loc)
+            inner_env[name] = value
+        defaults = {k: dict(v) for k, v in frame.defaults.items()}
+        for t, d in bdef.defaults.items():
+            defaults[t] = {**defaults.get(t, {}), **d}
+        scope = Scope(frame.scope.prefix + local + ".", path=(*frame.scope.path, (frame.scope.prefix + local, kind)))
+        scope.names.update({"in": sources[0]})
+        inner = Frame(inner_env, defaults, scope, (*frame.stack, kind))
+        out = self._body(btree["body"], inner, sources[0])
+        frame.scope.names[local] = out
+        return out
+
+    # ---------------------------------------------------------------- outputs
+    def _outputs(self, top: Scope, last: str) -> list[str]:
+        if not self.spec.outputs:
+            return [last]
+        outs = []
+        tree_outs = self.tree["outputs"]
+        for j, ref in enumerate(self.spec.outputs):
+            loc = tree_outs.item_loc(j) if isinstance(tree_outs, YList) else self.tree.loc
+            if ref in top.names:
+                outs.append(top.names[ref])
+            elif ref in self.g:
+                outs.append(ref)
+            else:
+                raise GraphError(f"unknown output '{ref}'.{did_you_mean(ref, top.names)}", loc)
+        return outs
+
+    def _check_dangling(self) -> None:
+        outs = set(self.g.graph["outputs"])
+        for n in self.g.nodes:
+            if self.g.out_degree(n) == 0 and n not in outs:
+                node = self.g.nodes[n]
+                what = "input" if node["type"] == "input" else "output of node"
+                raise GraphError(
+                    f"the {what} '{n}' is never used",
+                    node["loc"],
+                    hint="add it to `outputs:`, feed it to a node with `from:`, or remove it",
+                )
+        if not nx.is_directed_acyclic_graph(self.g):  # cannot happen by construction; kept as a guard
+            raise GraphError("the graph has a cycle", self.tree.loc)
+
+
+def _eval_deep(value: Any, env: Mapping[str, Any], loc: Location) -> Any:
+    if isinstance(value, YList):
+        return [_eval_deep(v, env, value.item_loc(i)) for i, v in enumerate(value)]
+    if isinstance(value, list):
+        return [_eval_deep(v, env, loc) for v in value]
+    if isinstance(value, YMap):
+        return {k: _eval_deep(v, env, value.value_loc(k)) for k, v in value.items()}
+    if isinstance(value, dict):
+        return {k: _eval_deep(v, env, loc) for k, v in value.items()}
+    return evaluate_value(value, env, loc)
+
+
+def _check_id(value: Any, loc: Location) -> None:
+    ok = isinstance(value, str) and all(
+        part and (part[0].isalpha() or part[0] == "_" or (i > 0 and part.isdigit()))
+        and part.replace("_", "a").isalnum()
+        for i, part in enumerate(value.split("."))
+    ) if isinstance(value, str) else False
+    if not ok:
+        raise SpecError(
+            f"'id' must be a name of letters, digits and '_' (dots only as scope separators), "
+            f"starting with a letter; received {value!r}",
+            loc,
+        )
+
+
+def _check_arg_type(block: str, name: str, decl: str, value: Any, loc: Location) -> None:
+    ok = isinstance(value, _TYPES[decl]) and not (decl in ("int", "float") and isinstance(value, bool))
+    if not ok:
+        raise SpecError(f"argument '{name}' of block '{block}' must be {decl}, received {value!r}", loc)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (YMap, dict)):
+        return f"a mapping with {len(value)} keys ({', '.join(map(str, list(value)[:3]))})"
+    if isinstance(value, (YList, list)):
+        return "a list"
+    return repr(value)
+
+
+def _param_error(exc: ValidationError, kind: str, fields: Mapping[str, Any], raw: YMap, loc: Location) -> SpecError:
+    err = exc.errors()[0]
+    key = str(err["loc"][0]) if err["loc"] else ""
+    where = raw.value_loc(key) if key in raw else loc
+    if err["type"] == "extra_forbidden":
+        names = [*fields, *RESERVED_KEYS]
+        return SpecError(
+            f"'{kind}' has no argument '{key}'.{did_you_mean(key, names)}",
+            raw.key_loc(key) if key in raw else loc,
+            hint=f"valid arguments: {', '.join(names)}",
+        )
+    if err["type"] == "missing":
+        return SpecError(f"'{kind}' needs the argument '{key}'", loc,
+                         hint=f"{key}: {fields[key].description}" if key in fields else None)
+    received = err.get("input")
+    return SpecError(f"invalid '{key}' for '{kind}': {err['msg']}. Received: {received!r}", where)
+
+
+def build_graph(spec: Spec, tree: YMap, blocks: Mapping[str, tuple[BlockDef, YMap, str]],
+                args: dict[str, Any], limits: Limits) -> nx.DiGraph:
+    """Expand ``spec`` with ``args`` into a shape-inferred DiGraph."""
+    g = Builder(spec, tree, blocks, limits).build(args)
+    g.graph["name"] = spec.name
+    return g

@@ -1,0 +1,188 @@
+"""The ``archdsl`` command line. Run ``archdsl --help`` or see docs/guide.md.
+
+Exit codes: 0 success, 1 a check failed (``expect:`` mismatch, crosscheck out of tolerance),
+2 invalid input (the message names file:line:col), 3 internal error (a bug; please report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from archdsl.errors import ArchdslError
+from archdsl.source import DEFAULT_LIMITS, Limits
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(
+    name: str, help_text: str, configure: Callable[[argparse.ArgumentParser], None] | None = None
+) -> Callable[[Command], Command]:
+    """Register a sub-command: ``configure`` adds its options to the sub-parser."""
+
+    def wrap(fn: Command) -> Command:
+        COMMANDS[name] = (fn, configure or (lambda p: None), help_text)
+        return fn
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------- shared options
+def add_spec_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="the YAML spec file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec argument, e.g. --set width=1.2 (repeatable)")
+    lim = p.add_argument_group("limits (untrusted specs)")
+    for f in fields(Limits):
+        flag = "--" + f.name.replace("_", "-")
+        lim.add_argument(flag, type=int, default=None, metavar="N", help=f"default {f.default:,}")
+
+
+def limits_from(ns: argparse.Namespace) -> Limits:
+    changes = {f.name: getattr(ns, f.name) for f in fields(Limits) if getattr(ns, f.name, None) is not None}
+    return replace(DEFAULT_LIMITS, **changes)
+
+
+def load_graph(ns: argparse.Namespace) -> Any:
+    from archdsl.graph import load, parse_overrides
+
+    return load(ns.spec, limits_from(ns), **parse_overrides(ns.overrides))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a file atomically (temp file + rename), so an interrupted write loses nothing."""
+    from archdsl.fsutil import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+# ---------------------------------------------------------------------------- commands
+def _check_configure(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--compact", action="store_true", help="with --json: no indentation")
+
+
+@command("check", "validate a spec; print shapes, params, MACs and receptive fields", _check_configure)
+def cmd_check(ns: argparse.Namespace) -> int:
+    g = load_graph(ns)
+    if ns.json:
+        print(json.dumps(g.to_json(), indent=None if ns.compact else 2))
+    else:
+        from rich.console import Console
+
+        from archdsl.report import summary_table, totals_text
+
+        console = Console(highlight=False)
+        console.print(summary_table(g))
+        console.print(totals_text(g))
+    g.check_expectations()
+    if not ns.json and g.spec.expect is not None:
+        print("expect: all values match")
+    return 0
+
+
+def _expand_configure(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+
+@command("expand", "print the fully expanded flat spec (blocks, repeats, scaling resolved)", _expand_configure)
+def cmd_expand(ns: argparse.Namespace) -> int:
+    import yaml
+
+    g = load_graph(ns)
+    text = yaml.safe_dump(g.expanded(), sort_keys=False, default_flow_style=None, width=100)
+    if ns.output:
+        write_text_atomic(ns.output, text)
+        print(f"wrote {ns.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+def _schema_configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+
+@command("schema", "print the JSON Schema of the DSL (for editor completion)", _schema_configure)
+def cmd_schema(ns: argparse.Namespace) -> int:
+    from archdsl.jsonschema import dsl_schema
+
+    text = json.dumps(dsl_schema(), indent=2) + "\n"
+    if ns.output:
+        write_text_atomic(ns.output, text)
+        print(f"wrote {ns.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    _load_plugins()
+    parser = argparse.ArgumentParser(
+        prog="archdsl",
+        description="Compile a YAML CNN spec: shapes, params, MACs, diagrams, PyTorch and Keras.",
+        epilog="exit codes: 0 ok, 1 check failed, 2 invalid input, 3 internal error",
+    )
+    from archdsl import __version__
+
+    parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (fn, configure, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def _load_plugins() -> None:
+    """Import the modules that register the commands of other issues (render, backends, train)."""
+    import importlib
+
+    for mod in ("archdsl.commands",):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``archdsl`` command; returns the exit code."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not getattr(ns, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(ns.func(ns))
+    except ArchdslError as exc:
+        from archdsl.graph import ExpectationError
+
+        print(exc.render(), file=sys.stderr)
+        return 1 if isinstance(exc, ExpectationError) else 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug, not a user mistake
+        if os.environ.get("ARCHDSL_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error (a bug in archdsl, please report it): {type(exc).__name__}: {exc}\n"
+              "set ARCHDSL_DEBUG=1 for the traceback", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The JSON Schema of the DSL, generated from the pydantic models and the layer registry.
+
+Editors use it for completion and validation (``# yaml-language-server: $schema=...``).
+Any scalar may also be a ``$name`` / ``${expression}`` string.
+
+Example:
+    >>> schema = dsl_schema()
+    >>> "conv2d" in schema["$defs"]
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archdsl.layers import REGISTRY
+from archdsl.spec import Spec
+
+_EXPR = {"type": "string", "pattern": r"^.*\$.*$", "description": "$arg or ${expression}"}
+
+_RESERVED: dict[str, Any] = {
+    "id": {"type": "string", "description": "node name (unique in its scope)"},
+    "from": {
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        "description": "input node id(s); default: the previous node",
+    },
+    "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR], "description": "unroll n times; $i is the index"},
+    "if": {"anyOf": [{"type": "boolean"}, _EXPR], "description": "keep the node only when true"},
+}
+
+
+def _allow_expressions(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _allow_expressions(v) for k, v in node.items()}
+        if "type" in out and out.get("type") != "string" and "properties" not in out:
+            return {"anyOf": [out, _EXPR]}
+        return out
+    if isinstance(node, list):
+        return [_allow_expressions(v) for v in node]
+    return node
+
+
+def dsl_schema() -> dict[str, Any]:
+    """The full JSON Schema (draft 2020-12) of a spec file."""
+    schema = Spec.model_json_schema(by_alias=True)
+    defs = schema.setdefault("$defs", {})
+    node_refs = []
+    for key, layer in sorted(REGISTRY.items()):
+        params = layer.Params.model_json_schema()
+        params.pop("title", None)
+        props = _allow_expressions(params.get("properties", {}))
+        props.update(_RESERVED)
+        defs[key] = {
+            "type": "object",
+            "description": layer.doc,
+            "properties": props,
+            "required": params.get("required", []),
+            "additionalProperties": False,
+        }
+        node_refs.append({
+            "type": "object",
+            "properties": {key: {"anyOf": [{"$ref": f"#/$defs/{key}"}, {"type": "null"}]}},
+            "required": [key],
+            "additionalProperties": False,
+        })
+    block_call = {
+        "type": "object",
+        "description": "a block call: `- blockname: {args..., id, from, repeat, if}`",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "propertyNames": {"not": {"enum": sorted(REGISTRY)}},
+        "additionalProperties": {"type": ["object", "null"]},
+    }
+    defs["Node"] = {"anyOf": [*node_refs, block_call]}
+    schema["properties"]["body"] = {"type": "array", "items": {"$ref": "#/$defs/Node"},
+                                    "description": "the nodes, chained top to bottom"}
+    block = defs.get("BlockDef")
+    if block:
+        block["properties"]["body"] = {"type": "array", "items": {"$ref": "#/$defs/Node"}}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "archdsl spec"
+
+    return schema

@@ -1,0 +1,26 @@
+"""The layer registry (see :mod:`archdsl.layers.base`). Importing this package registers all types."""
+
+from archdsl.layers import activation, conv, norm, pool, structure  # noqa: F401  (registration)
+from archdsl.layers.base import (
+    REGISTRY,
+    Inferred,
+    Layer,
+    Params,
+    Shape,
+    ShapeRuleError,
+    Weight,
+    Window,
+    get_layer,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Inferred",
+    "Layer",
+    "Params",
+    "Shape",
+    "ShapeRuleError",
+    "Weight",
+    "Window",
+    "get_layer",
+]

@@ -1,0 +1,114 @@
+"""Pooling: max and average over windows (1-3 D), global average and global max.
+
+Average pooling's divisor is explicit: ``count_include_pad: false`` (default, Keras/TF) divides
+by the number of real input cells in the window; ``true`` (PyTorch's default) also counts the
+explicit padding, but never the extra end cells added by ``ceil_mode``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, Window, register
+from archdsl.layers.geometry import (
+    Padding,
+    Sizes,
+    ceil_mode_pads,
+    ntuple,
+    resolve_pads,
+    window_outputs,
+)
+
+
+class PoolParams(Params):
+    pool: Sizes = Field(2, description="window size")
+    stride: Sizes | None = Field(None, description="step; default: the window size")
+    padding: Padding = Field("valid", description="'valid', 'same' (TF rule), int or pairs")
+    ceil_mode: bool = Field(False, description="PyTorch ceil_mode: keep a last partial window")
+
+
+class AvgPoolParams(PoolParams):
+    count_include_pad: bool = Field(
+        False, description="divide by the full window including explicit padding (PyTorch default)"
+    )
+
+
+class GlobalPoolParams(Params):
+    keepdims: bool = Field(False, description="keep spatial dims as size 1, e.g. (C, 1, 1) for SE")
+
+
+class _Pool(Layer):
+    dims = 2
+    category = "pooling"
+    shape_doc = "(C, *S) → (C, *S'), S' = 1 + (S + p_b + p_a − k) // s"
+
+    def _geometry(self, p: Any, ins: list[Shape]) -> tuple[Shape, tuple[int, ...], tuple[int, ...]]:
+        if len(ins[0]) != self.dims + 1:
+            raise ShapeRuleError(
+                f"{self.key} expects input of rank {self.dims + 1}, received {list(ins[0])}"
+            )
+        k = ntuple(p.pool, self.dims, "pool")
+        s = ntuple(p.stride if p.stride is not None else p.pool, self.dims, "stride")
+        return ins[0][1:], k, s
+
+    def infer(self, p: Any, ins: list[Shape]) -> Inferred:
+        spatial, k, s = self._geometry(p, ins)
+        pads = resolve_pads(p.padding, spatial, k, s)
+        for kk, (b, e) in zip(k, pads):
+            if max(b, e) >= kk:
+                raise ShapeRuleError(f"padding {max(b, e)} must be smaller than the window {kk}")
+        counted = pads
+        if p.ceil_mode:
+            pads = ceil_mode_pads(spatial, k, s, pads)
+        out = window_outputs(spatial, k, s, pads)
+        return Inferred((ins[0][0], *out), {"pads": pads, "counted_pads": counted})
+
+    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window:
+        _, k, s = self._geometry(p, ins)
+        return Window(k, s)
+
+
+class MaxPool(_Pool):
+    doc = "Max pooling (padding never wins: padded cells are −∞)."
+    Params = PoolParams
+
+
+class AvgPool(_Pool):
+    doc = "Average pooling with an explicit divisor rule (count_include_pad)."
+    Params = AvgPoolParams
+
+
+class _GlobalPool(Layer):
+    category = "pooling"
+    Params = GlobalPoolParams
+    shape_doc = "(C, *S) → (C,), or (C, 1, …) with keepdims"
+
+    def infer(self, p: Any, ins: list[Shape]) -> Inferred:
+        if len(ins[0]) < 2:
+            raise ShapeRuleError(
+                f"{self.key} needs spatial dimensions (C, H, W), received {list(ins[0])}"
+            )
+        c = ins[0][0]
+        return Inferred((c, *([1] * (len(ins[0]) - 1))) if p.keepdims else (c,))
+
+    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window:
+        return Window(collapse=True)
+
+
+@register
+class GlobalAvgPool(_GlobalPool):
+    key = "global_avg_pool"
+    doc = "Mean over all spatial positions."
+
+
+@register
+class GlobalMaxPool(_GlobalPool):
+    key = "global_max_pool"
+    doc = "Maximum over all spatial positions."
+
+
+for _d in (1, 2, 3):
+    register(type(f"MaxPool{_d}D", (MaxPool,), {"key": f"max_pool{_d}d", "dims": _d}))
+    register(type(f"AvgPool{_d}D", (AvgPool,), {"key": f"avg_pool{_d}d", "dims": _d}))

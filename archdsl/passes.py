@@ -1,0 +1,159 @@
+"""Graph passes. Each writes its results onto the nodes (like ``torch.fx``'s ``node.meta``).
+
+* :func:`infer_node` — shape rule: ``shape`` and resolved ``attrs`` (e.g. explicit pads),
+* :func:`count` — ``weights``, ``trainable``, ``non_trainable``, ``macs``,
+* :func:`receptive_field` — ``rf``: receptive field and effective stride, min and max over
+  all paths from the inputs of a branched DAG.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import networkx as nx
+
+from archdsl.errors import LimitError, ShapeError
+from archdsl.layers import REGISTRY, ShapeRuleError
+from archdsl.layers.base import stride_fraction
+from archdsl.source import Limits
+
+
+def infer_node(g: nx.DiGraph, node_id: str, limits: Limits) -> None:
+    """Infer one node's output shape from its inputs' shapes (already inferred)."""
+    node = g.nodes[node_id]
+    layer = REGISTRY[node["type"]]
+    ins = [g.nodes[s]["shape"] for s in node["inputs"]]
+    try:
+        result = layer.infer(node["params"], ins)
+    except ShapeRuleError as exc:
+        shapes = ", ".join(f"'{s}' {list(g.nodes[s]['shape'])}" for s in node["inputs"])
+        raise ShapeError(
+            f"node '{node_id}' ({node['type']}): {exc}", node["loc"], hint=f"input shapes: {shapes}"
+        ) from None
+    if any(d < 1 for d in result.shape):
+        raise ShapeError(
+            f"node '{node_id}' ({node['type']}) would output shape {list(result.shape)}",
+            node["loc"],
+            hint="the input is too small for this window; use padding or a smaller kernel/stride",
+        )
+    if math.prod(result.shape) > limits.max_tensor_elements:
+        raise LimitError(
+            f"node '{node_id}' outputs {math.prod(result.shape)} elements per sample, "
+            f"more than the limit of {limits.max_tensor_elements}",
+            node["loc"],
+        )
+    node["shape"] = result.shape
+    node["attrs"] = result.attrs
+
+
+def count(g: nx.DiGraph, limits: Limits) -> None:
+    """Weights, trainable / non-trainable parameter counts and MACs for every node."""
+    total = 0
+    for n in nx.topological_sort(g):
+        node = g.nodes[n]
+        if node["type"] == "input":
+            node.update(weights={}, trainable=0, non_trainable=0, macs=0)
+            continue
+        layer = REGISTRY[node["type"]]
+        ins = [g.nodes[s]["shape"] for s in node["inputs"]]
+        try:
+            weights = layer.weights(node["params"], ins, node["shape"])
+        except ShapeRuleError as exc:
+            raise ShapeError(f"node '{n}' ({node['type']}): {exc}", node["loc"]) from None
+        node["weights"] = weights
+        node["trainable"] = sum(w.size for w in weights.values() if w.trainable)
+        node["non_trainable"] = sum(w.size for w in weights.values() if not w.trainable)
+        node["macs"] = layer.macs(node["params"], ins, node["shape"])
+        total += node["trainable"] + node["non_trainable"]
+        if total > limits.max_params:
+            raise LimitError(
+                f"the model has more than {limits.max_params} parameters (at node '{n}')",
+                node["loc"],
+                hint="raise the limit with --max-params if intended",
+            )
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Receptive field size and effective stride per spatial dimension of the input."""
+
+    min: tuple[int, ...]
+    max: tuple[int, ...]
+    stride_min: tuple[Fraction, ...]
+    stride_max: tuple[Fraction, ...]
+
+    def as_json(self) -> dict[str, list[float] | list[int]]:
+        def num(f: Fraction) -> float | int:
+            return int(f) if f.denominator == 1 else float(f)
+
+        return {
+            "min": list(self.min),
+            "max": list(self.max),
+            "stride_min": [num(s) for s in self.stride_min],
+            "stride_max": [num(s) for s in self.stride_max],
+        }
+
+    def __str__(self) -> str:
+        def fmt(lo: tuple[int, ...], hi: tuple[int, ...]) -> str:
+            if len(set(lo)) == 1 and len(set(hi)) == 1:
+                return str(lo[0]) if lo == hi else f"{lo[0]}-{hi[0]}"
+            return "×".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(lo, hi))
+
+        return fmt(self.min, self.max)
+
+
+def receptive_field(g: nx.DiGraph) -> None:
+    """Receptive field of every node (min and max over paths), written to ``node['rf']``."""
+    for n in nx.topological_sort(g):
+        node = g.nodes[n]
+        if node["type"] == "input":
+            dims = len(node["shape"]) - 1
+            node["rf"] = ReceptiveField((1,) * dims, (1,) * dims, (Fraction(1),) * dims, (Fraction(1),) * dims)
+            continue
+        ins = [g.nodes[s] for s in node["inputs"]]
+        rfs = [i["rf"] for i in ins if i["rf"] is not None]
+        if not rfs:
+            node["rf"] = None
+            continue
+        dims = max(len(r.min) for r in rfs)
+        rfs = [r for r in rfs if len(r.min) == dims]
+        base = ReceptiveField(
+            tuple(min(r.min[d] for r in rfs) for d in range(dims)),
+            tuple(max(r.max[d] for r in rfs) for d in range(dims)),
+            tuple(min(r.stride_min[d] for r in rfs) for d in range(dims)),
+            tuple(max(r.stride_max[d] for r in rfs) for d in range(dims)),
+        )
+        layer = REGISTRY[node["type"]]
+        win = layer.window(node["params"], [i["shape"] for i in ins], node["attrs"])
+        node["rf"] = _step(base, win, ins[0]["shape"]) if win is not None else base
+
+
+def _step(rf: ReceptiveField, win: object, in_shape: tuple[int, ...]) -> ReceptiveField:
+    from archdsl.layers import Window
+
+    assert isinstance(win, Window)
+    spatial = in_shape[1:]
+    if win.collapse:
+        if not spatial or len(spatial) != len(rf.min):
+            return rf
+        grow = [(n - 1) for n in spatial]
+        return ReceptiveField(
+            tuple(int(r + g * s) for r, g, s in zip(rf.min, grow, rf.stride_min)),
+            tuple(int(r + g * s) for r, g, s in zip(rf.max, grow, rf.stride_max)),
+            rf.stride_min,
+            rf.stride_max,
+        )
+    if len(win.kernel) != len(rf.min):
+        return rf
+    lo, hi, smin, smax = [], [], [], []
+    for d, k in enumerate(win.kernel):
+        f = stride_fraction(win, d)
+        # a transposed window of extent k at stride s reads ceil(k/s) input positions
+        taps = math.ceil(k / win.stride[d]) if win.transposed else k
+        lo.append(int(rf.min[d] + (taps - 1) * rf.stride_min[d]))
+        hi.append(int(rf.max[d] + (taps - 1) * rf.stride_max[d]))
+        smin.append(rf.stride_min[d] * f)
+        smax.append(rf.stride_max[d] * f)
+    return ReceptiveField(tuple(lo), tuple(hi), tuple(smin), tuple(smax))
