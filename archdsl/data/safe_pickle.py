@@ -41,6 +41,10 @@ for _core in ("numpy.core", "numpy._core"):
     _ALLOWED[(f"{_core}.numeric", "_frombuffer")] = _FROMBUFFER
 
 
+class _ForbiddenGlobal(pickle.UnpicklingError):
+    """The pickle references a global outside the whitelist."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """An unpickler whose ``find_class`` only returns whitelisted numpy objects."""
 
@@ -48,7 +52,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"global '{module}.{name}' is forbidden") from None
+            raise _ForbiddenGlobal(f"global '{module}.{name}' is forbidden") from None
 
 
 def safe_loads(data: bytes, source: str) -> Any:
@@ -71,7 +75,7 @@ def safe_loads(data: bytes, source: str) -> Any:
     """
     try:
         return _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
+    except _ForbiddenGlobal as exc:
         raise DataError(
             f"{source}: refusing to unpickle: {exc}; this is not an official CIFAR-10 batch, "
             "delete it and download the dataset again"

@@ -51,16 +51,16 @@ class Weight:
 
     ``role`` tells initializers and weight transfer what it is: ``kernel``, ``depthwise_kernel``,
     ``pointwise_kernel``, ``transposed_kernel``, ``bias``, ``gamma``, ``beta``,
-    ``running_mean``, ``running_var``. ``fan_in``/``fan_out`` follow PyTorch's definition.
-    ``fixed`` holds constant values for fixed-weight filters (nested lists), else ``None``.
+    ``running_mean``, ``running_var``. ``groups`` is the convolution's group count (C for a
+    depthwise kernel), which initializers need for Keras' fan computation. ``fixed`` holds
+    constant values for fixed-weight filters (nested lists), else ``None``.
     """
 
     shape: Shape
     role: str
     trainable: bool = True
-    fan_in: int = 0
-    fan_out: int = 0
     fixed: Any = None
+    groups: int = 1
 
     @property
     def size(self) -> int:

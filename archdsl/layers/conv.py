@@ -133,17 +133,14 @@ class Conv(_ConvBase):
         cin = ins[0][0] // p.groups
         kernel = ntuple(p.kernel, self.dims, "kernel")
         trainable = p.trainable if p.trainable is not None else p.fixed is None
-        fan_in = cin * math.prod(kernel)
-        fan_out = p.filters // p.groups * math.prod(kernel)
         fixed = FIXED_FILTERS.get(p.fixed, p.fixed) if isinstance(p.fixed, str) else p.fixed
         if isinstance(p.fixed, str) and p.fixed not in FIXED_FILTERS:
             raise ShapeRuleError(
                 f"unknown fixed filter '{p.fixed}'; valid: {', '.join(FIXED_FILTERS)}"
             )
-        w = {"kernel": Weight((p.filters, cin, *kernel), "kernel", trainable, fan_in, fan_out, fixed)}
+        w = {"kernel": Weight((p.filters, cin, *kernel), "kernel", trainable, fixed, p.groups)}
         if p.bias:
-            w["bias"] = Weight((p.filters,), "bias", trainable, fan_in, fan_out,
-                               [0.0] if fixed is not None else None)
+            w["bias"] = Weight((p.filters,), "bias", trainable, [0.0] if fixed is not None else None)
         return w
 
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:
@@ -164,10 +161,9 @@ class Depthwise(_ConvBase):
     def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
         kernel = ntuple(p.kernel, self.dims, "kernel")
         c = ins[0][0] * p.multiplier
-        k = math.prod(kernel)
-        w = {"kernel": Weight((c, 1, *kernel), "depthwise_kernel", True, k, p.multiplier * k)}
+        w = {"kernel": Weight((c, 1, *kernel), "depthwise_kernel", groups=ins[0][0])}
         if p.bias:
-            w["bias"] = Weight((c,), "bias", True, k, p.multiplier * k)
+            w["bias"] = Weight((c,), "bias")
         return w
 
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:
@@ -188,14 +184,13 @@ class Separable(_ConvBase):
         kernel = ntuple(p.kernel, self.dims, "kernel")
         c = ins[0][0]
         cm = c * p.multiplier
-        k = math.prod(kernel)
         ones = (1,) * self.dims
         w = {
-            "depthwise_kernel": Weight((cm, 1, *kernel), "depthwise_kernel", True, k, p.multiplier * k),
-            "pointwise_kernel": Weight((p.filters, cm, *ones), "kernel", True, cm, p.filters),
+            "depthwise_kernel": Weight((cm, 1, *kernel), "depthwise_kernel", groups=c),
+            "pointwise_kernel": Weight((p.filters, cm, *ones), "kernel"),
         }
         if p.bias:
-            w["bias"] = Weight((p.filters,), "bias", True, cm, p.filters)
+            w["bias"] = Weight((p.filters,), "bias")
         return w
 
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:
@@ -237,12 +232,9 @@ class Transposed(_ConvBase):
 
     def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
         kernel = ntuple(p.kernel, self.dims, "kernel")
-        k = math.prod(kernel)
-        cin = ins[0][0]
-        # PyTorch computes the fan-in of a transposed kernel from its dim 1 (= out channels).
-        w = {"kernel": Weight((cin, p.filters, *kernel), "transposed_kernel", True, p.filters * k, cin * k)}
+        w = {"kernel": Weight((ins[0][0], p.filters, *kernel), "transposed_kernel")}
         if p.bias:
-            w["bias"] = Weight((p.filters,), "bias", True, p.filters * k, cin * k)
+            w["bias"] = Weight((p.filters,), "bias")
         return w
 
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:

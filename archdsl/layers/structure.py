@@ -77,9 +77,9 @@ class Dense(Layer):
 
     def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
         f = ins[0][0]
-        w = {"kernel": Weight((p.units, f), "kernel", True, f, p.units)}
+        w = {"kernel": Weight((p.units, f), "kernel")}
         if p.bias:
-            w["bias"] = Weight((p.units,), "bias", True, f, p.units)
+            w["bias"] = Weight((p.units,), "bias")
         return w
 
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:

@@ -1,0 +1,40 @@
+"""Framework backends, importable as ``archdsl.backends.torch`` and ``archdsl.backends.keras``.
+
+Each backend module lowers a compiled :class:`archdsl.Graph` to a native model and exposes the
+same small interface (all arrays numpy, in the IR's layout-neutral channel-first order):
+
+* ``LOWERINGS``: layer type → lowering function (a test checks every registered type has one),
+* ``build(graph, *, weights=None, dtype="float32", init=None, seed=0)`` → native model,
+* ``get_weights(model, graph)`` / ``set_weights(model, graph, weights)`` in canonical layout
+  (``{node id: {weight name: array}}``, the layout of :mod:`archdsl.init`),
+* ``forward(model, graph, inputs, nodes=None)`` → ``{node id: array}``, eval mode, NCHW,
+* ``count_params(model)`` → ``{"trainable": int, "non_trainable": int}``.
+
+Backends are loaded lazily: the core never imports a framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from archdsl.errors import BackendError, choices_text, did_you_mean
+
+#: backend name → (module, framework module needed, install hint)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "torch": ("archdsl.backends.torch", "torch", "pip install 'archdsl[torch]'"),
+    "keras": ("archdsl.backends.keras", "keras", "pip install 'archdsl[keras]'"),
+}
+
+
+def load_backend(name: str) -> ModuleType:
+    """Import a backend, with a one-line error naming the install command if it is missing."""
+    if name not in BACKENDS:
+        raise BackendError(
+            f"unknown backend '{name}'.{did_you_mean(name, BACKENDS)} Valid: {choices_text(BACKENDS)}"
+        )
+    module, framework, hint = BACKENDS[name]
+    if importlib.util.find_spec(framework) is None:
+        raise BackendError(f"the {name} backend needs the '{framework}' package", hint=hint)
+    return importlib.import_module(module)
