@@ -112,3 +112,36 @@ class GlobalMaxPool(_GlobalPool):
 for _d in (1, 2, 3):
     register(type(f"MaxPool{_d}D", (MaxPool,), {"key": f"max_pool{_d}d", "dims": _d}))
     register(type(f"AvgPool{_d}D", (AvgPool,), {"key": f"avg_pool{_d}d", "dims": _d}))
+
+
+def avg_pool_divisor(
+    spatial: Shape,
+    pool: tuple[int, ...],
+    stride: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    counted_pads: tuple[tuple[int, int], ...],
+    count_include_pad: bool,
+) -> Any:
+    """The divisor of every output cell of an average pool, as a numpy array of the output size.
+
+    Backends that cannot express a divisor rule natively compute ``sum_pool / divisor`` with it.
+    Cells counted: real input cells, plus the explicit padding when ``count_include_pad``; the
+    extra end padding of ``ceil_mode`` never counts (PyTorch's rule).
+
+    >>> avg_pool_divisor((4,), (3,), (1,), ((1, 1),), ((1, 1),), False).tolist()
+    [2.0, 3.0, 3.0, 2.0]
+    """
+    import numpy as np
+
+    per_axis = []
+    for n, k, s, (b, e), (cb, ce) in zip(spatial, pool, stride, pads, counted_pads):
+        out = (n + b + e - k) // s + 1
+        lo_bound, hi_bound = (-cb, n + ce) if count_include_pad else (0, n)
+        starts = np.arange(out) * s - b
+        lo = np.maximum(starts, lo_bound)
+        hi = np.minimum(starts + k, hi_bound)
+        per_axis.append(np.maximum(hi - lo, 0).astype(np.float64))
+    div = per_axis[0]
+    for axis_counts in per_axis[1:]:
+        div = np.multiply.outer(div, axis_counts)
+    return div
