@@ -21,7 +21,7 @@ from archdsl.errors import GraphError, LimitError, Location, SpecError, choices_
 from archdsl.expr import evaluate_value
 from archdsl.layers import REGISTRY
 from archdsl.source import Limits, YList, YMap
-from archdsl.spec import ARG_TYPES, RESERVED_KEYS, BlockDef, Spec
+from archdsl.spec import ARG_TYPES, RESERVED_KEYS, BlockDef, Spec, first_error
 
 
 @dataclass
@@ -61,8 +61,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
 class Builder:
     """Builds the graph of one spec. Use :func:`build_graph`."""
 
-    def __init__(self, spec: Spec, tree: YMap, blocks: Mapping[str, tuple[BlockDef, YMap, str]],
-                 limits: Limits) -> None:
+    def __init__(
+        self,
+        spec: Spec,
+        tree: YMap,
+        blocks: Mapping[str, tuple[BlockDef, YMap, str]],
+        limits: Limits,
+    ) -> None:
         self.spec = spec
         self.tree = tree
         self.blocks = blocks
@@ -97,9 +102,12 @@ class Builder:
             named = {k: (v, ins.value_loc(k)) for k, v in spec.inputs.items()}
         for name, (shape, loc) in named.items():
             resolved = [evaluate_value(v, frame.env, loc) for v in shape]
-            if not resolved or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in resolved):
+            if not resolved or any(
+                isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in resolved
+            ):
                 raise SpecError(
-                    f"input shape must be a list of positive integers (C, *spatial), received {resolved}",
+                    "input shape must be a list of positive integers (C, *spatial), "
+                    f"received {resolved}",
                     loc,
                 )
             self._add(name, "input", None, {}, [], loc, frame.scope)
@@ -129,7 +137,9 @@ class Builder:
                     ids[val["id"]] = val.value_loc("id").line
         return ids
 
-    def _entry(self, entry: Any, loc: Location, frame: Frame, prev: str, later: dict[str, int]) -> str:
+    def _entry(
+        self, entry: Any, loc: Location, frame: Frame, prev: str, later: dict[str, int]
+    ) -> str:
         if not isinstance(entry, YMap) or len(entry) != 1:
             raise SpecError(
                 "each node is a one-key mapping `- type: {arguments}`, "
@@ -161,7 +171,9 @@ class Builder:
             return prev
         repeat = evaluate_value(raw.get("repeat", 1), env, raw.value_loc("repeat"))
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise SpecError(f"'repeat' must be a positive integer, received {repeat!r}", raw.value_loc("repeat"))
+            raise SpecError(
+                f"'repeat' must be a positive integer, received {repeat!r}", raw.value_loc("repeat")
+            )
         if repeat > self.limits.max_repeat:
             raise LimitError(
                 f"'repeat: {repeat}' exceeds the limit of {self.limits.max_repeat}",
@@ -186,8 +198,15 @@ class Builder:
             frame.scope.names[base_id] = prev  # `from: layer1` means the last repetition
         return prev
 
-    def _sources(self, raw: YMap, env: dict[str, Any], frame: Frame, prev: str,
-                 later: dict[str, int], local: str) -> list[str]:
+    def _sources(
+        self,
+        raw: YMap,
+        env: dict[str, Any],
+        frame: Frame,
+        prev: str,
+        later: dict[str, int],
+        local: str,
+    ) -> list[str]:
         if "from" not in raw:
             return [prev]
         loc = raw.value_loc("from")
@@ -196,7 +215,7 @@ class Builder:
             refs = [refs]
         if not isinstance(refs, list) or not refs:
             raise SpecError(f"'from' must be a node id or a list of ids, received {refs!r}", loc)
-        out = []
+        out: list[str] = []
         for j, ref in enumerate(refs):
             rloc = raw["from"].item_loc(j) if isinstance(raw["from"], YList) else loc
             ref = evaluate_value(ref, env, rloc)
@@ -206,7 +225,9 @@ class Builder:
                 out.append(self._resolve_ref(ref, frame, later, local, rloc))
         return out
 
-    def _resolve_ref(self, ref: Any, frame: Frame, later: dict[str, int], local: str, loc: Location) -> str:
+    def _resolve_ref(
+        self, ref: Any, frame: Frame, later: dict[str, int], local: str, loc: Location
+    ) -> str:
         if not isinstance(ref, str):
             raise SpecError(f"'from' entries must be node ids, received {ref!r}", loc)
         if ref in frame.scope.names:
@@ -214,12 +235,17 @@ class Builder:
         if ref in self.g:
             return ref
         if ref == local:
-            raise GraphError(f"node '{ref}' takes its own output as input (a cycle)", loc,
-                             hint="a node can only take inputs from nodes above it")
+            raise GraphError(
+                f"node '{ref}' takes its own output as input (a cycle)",
+                loc,
+                hint="a node can only take inputs from nodes above it",
+            )
         if ref in later:
             raise GraphError(
                 f"'{ref}' is defined later (line {later[ref]}); a node can only take inputs "
-                "from nodes above it, so this would form a cycle", loc)
+                "from nodes above it, so this would form a cycle",
+                loc,
+            )
         known = list(frame.scope.names)
         raise GraphError(
             f"unknown node '{ref}' in 'from'.{did_you_mean(ref, known)}",
@@ -228,14 +254,24 @@ class Builder:
         )
 
     # ---------------------------------------------------------------- layers
-    def _layer(self, kind: str, raw: YMap, loc: Location, env: dict[str, Any], frame: Frame,
-               sources: list[str], local: str) -> str:
+    def _layer(
+        self,
+        kind: str,
+        raw: YMap,
+        loc: Location,
+        env: dict[str, Any],
+        frame: Frame,
+        sources: list[str],
+        local: str,
+    ) -> str:
         layer = REGISTRY[kind]
         merged = {**frame.defaults.get(kind, {})}
         for key, value in raw.items():
             if key not in RESERVED_KEYS:
                 merged[key] = value
-        values = {k: _eval_deep(v, env, raw.value_loc(k) if k in raw else loc) for k, v in merged.items()}
+        values = {
+            k: _eval_deep(v, env, raw.value_loc(k) if k in raw else loc) for k, v in merged.items()
+        }
         lo, hi = layer.arity
         if len(sources) < lo or (hi is not None and len(sources) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo}-{hi}"
@@ -254,23 +290,52 @@ class Builder:
         frame.scope.names[local] = node_id
         return node_id
 
-    def _add(self, node_id: str, kind: str, params: Any, values: dict[str, Any], sources: list[str],
-             loc: Location, scope: Scope) -> None:
+    def _add(
+        self,
+        node_id: str,
+        kind: str,
+        params: Any,
+        values: dict[str, Any],
+        sources: list[str],
+        loc: Location,
+        scope: Scope,
+    ) -> None:
         if node_id in self.g:
             first = self.g.nodes[node_id]["loc"]
-            raise GraphError(f"duplicate node id '{node_id}' (first defined at line {first.line})", loc,
-                             hint="ids must be unique in their block or at the top level")
+            raise GraphError(
+                f"duplicate node id '{node_id}' (first defined at line {first.line})",
+                loc,
+                hint="ids must be unique in their block or at the top level",
+            )
         if self.g.number_of_nodes() >= self.limits.max_nodes:
-            raise LimitError(f"the expanded graph has more than {self.limits.max_nodes} nodes", loc,
-                             hint="raise the limit with --max-nodes if intended")
-        self.g.add_node(node_id, type=kind, params=params, values=values, inputs=list(sources),
-                        loc=loc, scope=scope.path)
+            raise LimitError(
+                f"the expanded graph has more than {self.limits.max_nodes} nodes",
+                loc,
+                hint="raise the limit with --max-nodes if intended",
+            )
+        self.g.add_node(
+            node_id,
+            type=kind,
+            params=params,
+            values=values,
+            inputs=list(sources),
+            loc=loc,
+            scope=scope.path,
+        )
         for s in sources:
             self.g.add_edge(s, node_id)
 
     # ---------------------------------------------------------------- blocks
-    def _block(self, kind: str, raw: YMap, loc: Location, env: dict[str, Any], frame: Frame,
-               sources: list[str], local: str) -> str:
+    def _block(
+        self,
+        kind: str,
+        raw: YMap,
+        loc: Location,
+        env: dict[str, Any],
+        frame: Frame,
+        sources: list[str],
+        local: str,
+    ) -> str:
         if kind in self.spec.blocks:
             bdef, btree = self.spec.blocks[kind], self.tree["blocks"][kind]
         else:
@@ -281,13 +346,17 @@ class Builder:
         if len(frame.stack) >= self.limits.max_block_depth:
             raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth}", loc)
         first = self.g.nodes[sources[0]]
-        inner_env: dict[str, Any] = {k: v for k, v in frame.env.items() if k in self.spec.args or k in ("i",)}
-        inner_env.update({
-            "in": sources[0],
-            "inputs": list(sources),
-            "in_shape": list(first["shape"]),
-            "in_channels": first["shape"][0],
-        })
+        inner_env: dict[str, Any] = {
+            k: v for k, v in env.items() if k in self.spec.args or k == "i"
+        }
+        inner_env.update(
+            {
+                "in": sources[0],
+                "inputs": list(sources),
+                "in_shape": list(first["shape"]),
+                "in_channels": first["shape"][0],
+            }
+        )
         given = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
         args_tree = btree.get("args") if isinstance(btree, YMap) else None
         for name in given:
@@ -304,15 +373,21 @@ class Builder:
                 if decl in ARG_TYPES:
                     _check_arg_type(kind, name, decl, value, raw.value_loc(name))
             elif isinstance(decl, str) and decl in ARG_TYPES:
-                raise SpecError(f"block '{kind}' needs the argument '{name}' ({decl})", loc,
-                                hint=f"for example: - {kind}: {{{name}: ...}}")
+                raise SpecError(
+                    f"block '{kind}' needs the argument '{name}' ({decl})",
+                    loc,
+                    hint=f"for example: - {kind}: {{{name}: ...}}",
+                )
             else:
                 value = _eval_deep(decl, inner_env, decl_loc)
             inner_env[name] = value
         defaults = {k: dict(v) for k, v in frame.defaults.items()}
         for t, d in bdef.defaults.items():
             defaults[t] = {**defaults.get(t, {}), **d}
-        scope = Scope(frame.scope.prefix + local + ".", path=(*frame.scope.path, (frame.scope.prefix + local, kind)))
+        scope = Scope(
+            frame.scope.prefix + local + ".",
+            path=(*frame.scope.path, (frame.scope.prefix + local, kind)),
+        )
         scope.names.update({"in": sources[0]})
         inner = Frame(inner_env, defaults, scope, (*frame.stack, kind))
         out = self._body(btree["body"], inner, sources[0])
@@ -346,7 +421,9 @@ class Builder:
                     node["loc"],
                     hint="add it to `outputs:`, feed it to a node with `from:`, or remove it",
                 )
-        if not nx.is_directed_acyclic_graph(self.g):  # cannot happen by construction; kept as a guard
+        if not nx.is_directed_acyclic_graph(
+            self.g
+        ):  # cannot happen by construction; kept as a guard
             raise GraphError("the graph has a cycle", self.tree.loc)
 
 
@@ -363,11 +440,17 @@ def _eval_deep(value: Any, env: Mapping[str, Any], loc: Location) -> Any:
 
 
 def _check_id(value: Any, loc: Location) -> None:
-    ok = isinstance(value, str) and all(
-        part and (part[0].isalpha() or part[0] == "_" or (i > 0 and part.isdigit()))
-        and part.replace("_", "a").isalnum()
-        for i, part in enumerate(value.split("."))
-    ) if isinstance(value, str) else False
+    ok = (
+        isinstance(value, str)
+        and all(
+            part
+            and (part[0].isalpha() or part[0] == "_" or (i > 0 and part.isdigit()))
+            and part.replace("_", "a").isalnum()
+            for i, part in enumerate(value.split("."))
+        )
+        if isinstance(value, str)
+        else False
+    )
     if not ok:
         raise SpecError(
             f"'id' must be a name of letters, digits and '_' (dots only as scope separators), "
@@ -377,9 +460,13 @@ def _check_id(value: Any, loc: Location) -> None:
 
 
 def _check_arg_type(block: str, name: str, decl: str, value: Any, loc: Location) -> None:
-    ok = isinstance(value, _TYPES[decl]) and not (decl in ("int", "float") and isinstance(value, bool))
+    ok = isinstance(value, _TYPES[decl]) and not (
+        decl in ("int", "float") and isinstance(value, bool)
+    )
     if not ok:
-        raise SpecError(f"argument '{name}' of block '{block}' must be {decl}, received {value!r}", loc)
+        raise SpecError(
+            f"argument '{name}' of block '{block}' must be {decl}, received {value!r}", loc
+        )
 
 
 def _describe(value: Any) -> str:
@@ -390,8 +477,10 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def _param_error(exc: ValidationError, kind: str, fields: Mapping[str, Any], raw: YMap, loc: Location) -> SpecError:
-    err = exc.errors()[0]
+def _param_error(
+    exc: ValidationError, kind: str, fields: Mapping[str, Any], raw: YMap, loc: Location
+) -> SpecError:
+    err = first_error(exc)
     key = str(err["loc"][0]) if err["loc"] else ""
     where = raw.value_loc(key) if key in raw else loc
     if err["type"] == "extra_forbidden":
@@ -402,14 +491,22 @@ def _param_error(exc: ValidationError, kind: str, fields: Mapping[str, Any], raw
             hint=f"valid arguments: {', '.join(names)}",
         )
     if err["type"] == "missing":
-        return SpecError(f"'{kind}' needs the argument '{key}'", loc,
-                         hint=f"{key}: {fields[key].description}" if key in fields else None)
+        return SpecError(
+            f"'{kind}' needs the argument '{key}'",
+            loc,
+            hint=f"{key}: {fields[key].description}" if key in fields else None,
+        )
     received = err.get("input")
     return SpecError(f"invalid '{key}' for '{kind}': {err['msg']}. Received: {received!r}", where)
 
 
-def build_graph(spec: Spec, tree: YMap, blocks: Mapping[str, tuple[BlockDef, YMap, str]],
-                args: dict[str, Any], limits: Limits) -> nx.DiGraph:
+def build_graph(
+    spec: Spec,
+    tree: YMap,
+    blocks: Mapping[str, tuple[BlockDef, YMap, str]],
+    args: dict[str, Any],
+    limits: Limits,
+) -> nx.DiGraph:
     """Expand ``spec`` with ``args`` into a shape-inferred DiGraph."""
     g = Builder(spec, tree, blocks, limits).build(args)
     g.graph["name"] = spec.name

@@ -38,8 +38,14 @@ def command(
 # ---------------------------------------------------------------------------- shared options
 def add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="the YAML spec file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a spec argument, e.g. --set width=1.2 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec argument, e.g. --set width=1.2 (repeatable)",
+    )
     lim = p.add_argument_group("limits (untrusted specs)")
     for f in fields(Limits):
         flag = "--" + f.name.replace("_", "-")
@@ -47,7 +53,9 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def limits_from(ns: argparse.Namespace) -> Limits:
-    changes = {f.name: getattr(ns, f.name) for f in fields(Limits) if getattr(ns, f.name, None) is not None}
+    changes = {
+        f.name: getattr(ns, f.name) for f in fields(Limits) if getattr(ns, f.name, None) is not None
+    }
     return replace(DEFAULT_LIMITS, **changes)
 
 
@@ -71,7 +79,9 @@ def _check_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compact", action="store_true", help="with --json: no indentation")
 
 
-@command("check", "validate a spec; print shapes, params, MACs and receptive fields", _check_configure)
+@command(
+    "check", "validate a spec; print shapes, params, MACs and receptive fields", _check_configure
+)
 def cmd_check(ns: argparse.Namespace) -> int:
     g = load_graph(ns)
     if ns.json:
@@ -95,7 +105,11 @@ def _expand_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
 
 
-@command("expand", "print the fully expanded flat spec (blocks, repeats, scaling resolved)", _expand_configure)
+@command(
+    "expand",
+    "print the fully expanded flat spec (blocks, repeats, scaling resolved)",
+    _expand_configure,
+)
 def cmd_expand(ns: argparse.Namespace) -> int:
     import yaml
 
@@ -179,8 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user mistake
         if os.environ.get("ARCHDSL_DEBUG"):
             traceback.print_exc()
-        print(f"internal error (a bug in archdsl, please report it): {type(exc).__name__}: {exc}\n"
-              "set ARCHDSL_DEBUG=1 for the traceback", file=sys.stderr)
+        print(
+            f"internal error (a bug in archdsl, please report it): {type(exc).__name__}: {exc}\n"
+            "set ARCHDSL_DEBUG=1 for the traceback",
+            file=sys.stderr,
+        )
         return 3
 
 

@@ -47,7 +47,11 @@ class ArchdslError(Exception):
 
     def render(self, source: str | None = None) -> str:
         """Return the full message: location, the offending line with a caret, and the hint."""
-        head = f"{self.loc}: {self.kind}: {self.message}" if self.loc else f"{self.kind}: {self.message}"
+        head = (
+            f"{self.loc}: {self.kind}: {self.message}"
+            if self.loc
+            else f"{self.kind}: {self.message}"
+        )
         lines = [head]
         excerpt = caret_excerpt(self.loc, source)
         if excerpt:
@@ -108,9 +112,17 @@ def caret_excerpt(loc: Location | None, source: str | None = None) -> str:
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    """Return ``" Did you mean 'x'?"`` naming the closest choices (up to 3), or ``""``.
+
+    >>> did_you_mean("conv", ["conv1d", "conv2d", "conv3d", "relu"])
+    " Did you mean 'conv1d', 'conv2d' or 'conv3d'?"
+    """
+    close = sorted(difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6))
+    if not close:
+        return ""
+    quoted = [f"'{c}'" for c in close]
+    text = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f" Did you mean {text}?"
 
 
 def choices_text(choices: Iterable[str], limit: int = 12) -> str:

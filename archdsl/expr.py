@@ -40,7 +40,7 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     new = max(floor_value, int(value + divisor / 2) // divisor * divisor)
     if new < 0.9 * value:
         new += divisor
-    return int(new)
+    return new
 
 
 def round_filters(filters: float, width: float = 1.0, divisor: int = 8) -> int:
@@ -58,7 +58,7 @@ def round_repeats(repeats: float, depth: float = 1.0) -> int:
     >>> round_repeats(2, 1.4), round_repeats(1, 1.4)
     (3, 2)
     """
-    return int(math.ceil(repeats * depth))
+    return math.ceil(repeats * depth)
 
 
 def _bounded_pow(a: Any, b: Any) -> Any:
@@ -76,8 +76,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "round": round,
     "int": int,
     "float": float,
-    "ceil": lambda x: int(math.ceil(x)),
-    "floor": lambda x: int(math.floor(x)),
+    "ceil": math.ceil,
+    "floor": math.floor,
     "sqrt": math.sqrt,
     "make_divisible": make_divisible,
     "round_filters": round_filters,
@@ -119,7 +119,9 @@ class ExprError(ValueError):
 def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Expression):
         return _eval(node.body, env)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+    if isinstance(node, ast.Constant) and isinstance(
+        node.value, (int, float, str, bool, type(None))
+    ):
         return node.value
     if isinstance(node, ast.Name):
         if node.id in env:
@@ -194,15 +196,19 @@ def evaluate_value(
     text: str = value
     try:
         m = _NAME.match(text)
-        if m:
-            return evaluate(m.group(1), env, max_chars)
+        if m:  # a plain reference (also `$in`, which is a Python keyword)
+            name = m.group(1)
+            if name not in env:
+                raise ExprError(
+                    f"unknown name '{name}'.{did_you_mean(name, env)} "
+                    f"Known: {choices_text(env) or '(none)'}"
+                )
+            return env[name]
         whole = _EXPR.fullmatch(text)
         if whole:
             return evaluate(whole.group(1), env, max_chars)
         if "${" not in text:
-            raise ExprError(
-                f"'{text}' is not a valid reference: write $name or ${{expression}}"
-            )
+            raise ExprError(f"'{text}' is not a valid reference: write $name or ${{expression}}")
         return _EXPR.sub(lambda mm: str(evaluate(mm.group(1), env, max_chars)), text)
     except ExprError as exc:
         raise SpecError(str(exc), loc) from None

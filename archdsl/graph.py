@@ -35,7 +35,8 @@ class Graph:
 
     ``nx`` is the :class:`networkx.DiGraph`; node attributes: ``type``, ``params`` (resolved
     pydantic model), ``values`` (resolved arguments), ``inputs`` (ordered source ids), ``loc``,
-    ``scope``, ``shape``, ``attrs``, ``weights``, ``trainable``, ``non_trainable``, ``macs``, ``rf``.
+    ``scope``, ``shape``, ``attrs``, ``weights``, ``trainable``, ``non_trainable``, ``macs``,
+    ``rf``.
     """
 
     def __init__(self, g: nx.DiGraph, spec: Spec, tree: YMap, args: dict[str, Any]) -> None:
@@ -88,7 +89,8 @@ class Graph:
 
     def __getitem__(self, node_id: str) -> dict[str, Any]:
         try:
-            return self.nx.nodes[node_id]  # type: ignore[no-any-return]
+            attrs: dict[str, Any] = self.nx.nodes[node_id]
+            return attrs
         except KeyError:
             raise KeyError(f"no node '{node_id}'.{did_you_mean(node_id, self.nx.nodes)}") from None
 
@@ -157,7 +159,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError(f"--set expects key=value, received '{item}'", hint="for example: --set width=1.2")
+            raise SpecError(
+                f"--set expects key=value, received '{item}'", hint="for example: --set width=1.2"
+            )
         out[key.strip()] = load_text(value, "--set") if value.strip() else ""
     return out
 
@@ -179,19 +183,24 @@ def _apply_overrides(spec: Spec, overrides: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def compile_spec(spec: Spec, tree: YMap, overrides: dict[str, Any] | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> Graph:
+def compile_spec(
+    spec: Spec, tree: YMap, overrides: dict[str, Any] | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Graph:
     """Expand, build and run all passes on a validated spec."""
     args = _apply_overrides(spec, overrides or {})
     from archdsl.expr import evaluate_value
 
     for key, value in list(args.items()):  # args may refer to earlier args
-        args[key] = evaluate_value(value, args, tree["args"].value_loc(key) if "args" in tree else None)
+        args[key] = evaluate_value(
+            value, args, tree["args"].value_loc(key) if "args" in tree else None
+        )
     blocks = load_libraries(spec.import_, tree, tree.loc.file, limits)
     for name in spec.blocks:
         if name in blocks:
-            raise SpecError(f"block '{name}' is defined here and imported from '{blocks[name][2]}'",
-                            tree["blocks"].key_loc(name))
+            raise SpecError(
+                f"block '{name}' is defined here and imported from '{blocks[name][2]}'",
+                tree["blocks"].key_loc(name),
+            )
     g = build_graph(spec, tree, blocks, args, limits)
     passes.count(g, limits)
     passes.receptive_field(g)
@@ -210,7 +219,9 @@ def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, **overrides: Any) ->
     return compile_spec(spec, tree, overrides, limits)
 
 
-def loads(text: str, file: str = "<string>", limits: Limits = DEFAULT_LIMITS, **overrides: Any) -> Graph:
+def loads(
+    text: str, file: str = "<string>", limits: Limits = DEFAULT_LIMITS, **overrides: Any
+) -> Graph:
     """Like :func:`load` for YAML text."""
     spec, tree = load_spec_text(text, file, limits)
     return compile_spec(spec, tree, overrides, limits)

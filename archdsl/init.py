@@ -12,7 +12,8 @@ BatchNorm always starts at γ=1, β=0, mean 0, var 1; fixed filters take their g
 
 Example:
     >>> import archdsl
-    >>> g = archdsl.loads("archdsl: 1\\nname: t\\ninput: [1, 8]\\nbody:\\n  - conv1d: {filters: 2, kernel: 3}\\n")
+    >>> text = "archdsl: 1\\nname: t\\ninput: [1, 8]\\nbody:\\n- conv1d: {filters: 2, kernel: 3}"
+    >>> g = archdsl.loads(text)
     >>> w = init_weights(g, seed=0)
     >>> w["conv1d_1"]["kernel"].shape, float(abs(w["conv1d_1"]["kernel"]).max()) <= 3 ** -0.5
     ((2, 1, 3), True)
@@ -78,8 +79,10 @@ def init_weights(graph: Graph, scheme: str | None = None, seed: int = 0) -> Weig
     """Initialize every weight of ``graph``; returns ``{node: {weight name: array}}`` (float64)."""
     scheme = scheme or graph.spec.init
     if scheme not in SCHEMES:
-        raise SpecError(f"unknown init scheme '{scheme}'.{did_you_mean(scheme, SCHEMES)} "
-                        f"Valid: {', '.join(SCHEMES)}")
+        raise SpecError(
+            f"unknown init scheme '{scheme}'.{did_you_mean(scheme, SCHEMES)} "
+            f"Valid: {', '.join(SCHEMES)}"
+        )
     out: Weights = {}
     for node_id, node in graph.layers():
         weights: dict[str, Weight] = node["weights"]

@@ -24,7 +24,10 @@ _RESERVED: dict[str, Any] = {
         "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
         "description": "input node id(s); default: the previous node",
     },
-    "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, _EXPR], "description": "unroll n times; $i is the index"},
+    "repeat": {
+        "anyOf": [{"type": "integer", "minimum": 1}, _EXPR],
+        "description": "unroll n times; $i is the index",
+    },
     "if": {"anyOf": [{"type": "boolean"}, _EXPR], "description": "keep the node only when true"},
 }
 
@@ -57,12 +60,14 @@ def dsl_schema() -> dict[str, Any]:
             "required": params.get("required", []),
             "additionalProperties": False,
         }
-        node_refs.append({
-            "type": "object",
-            "properties": {key: {"anyOf": [{"$ref": f"#/$defs/{key}"}, {"type": "null"}]}},
-            "required": [key],
-            "additionalProperties": False,
-        })
+        node_refs.append(
+            {
+                "type": "object",
+                "properties": {key: {"anyOf": [{"$ref": f"#/$defs/{key}"}, {"type": "null"}]}},
+                "required": [key],
+                "additionalProperties": False,
+            }
+        )
     block_call = {
         "type": "object",
         "description": "a block call: `- blockname: {args..., id, from, repeat, if}`",
@@ -72,8 +77,11 @@ def dsl_schema() -> dict[str, Any]:
         "additionalProperties": {"type": ["object", "null"]},
     }
     defs["Node"] = {"anyOf": [*node_refs, block_call]}
-    schema["properties"]["body"] = {"type": "array", "items": {"$ref": "#/$defs/Node"},
-                                    "description": "the nodes, chained top to bottom"}
+    schema["properties"]["body"] = {
+        "type": "array",
+        "items": {"$ref": "#/$defs/Node"},
+        "description": "the nodes, chained top to bottom",
+    }
     block = defs.get("BlockDef")
     if block:
         block["properties"]["body"] = {"type": "array", "items": {"$ref": "#/$defs/Node"}}

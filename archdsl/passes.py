@@ -110,7 +110,12 @@ def receptive_field(g: nx.DiGraph) -> None:
         node = g.nodes[n]
         if node["type"] == "input":
             dims = len(node["shape"]) - 1
-            node["rf"] = ReceptiveField((1,) * dims, (1,) * dims, (Fraction(1),) * dims, (Fraction(1),) * dims)
+            if dims == 0:  # a flat input has no receptive field
+                node["rf"] = None
+                continue
+            node["rf"] = ReceptiveField(
+                (1,) * dims, (1,) * dims, (Fraction(1),) * dims, (Fraction(1),) * dims
+            )
             continue
         ins = [g.nodes[s] for s in node["inputs"]]
         rfs = [i["rf"] for i in ins if i["rf"] is not None]

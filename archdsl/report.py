@@ -20,17 +20,19 @@ def graph_json(g: Graph) -> dict[str, Any]:
     """The machine-readable summary printed by ``archdsl check --json``."""
     layers = []
     for n, node in g.layers():
-        layers.append({
-            "id": n,
-            "type": node["type"],
-            "inputs": node["inputs"],
-            "output_shape": list(node["shape"]),
-            "params": node["trainable"] + node["non_trainable"],
-            "trainable": node["trainable"],
-            "non_trainable": node["non_trainable"],
-            "macs": node["macs"],
-            "receptive_field": node["rf"].as_json() if node["rf"] is not None else None,
-        })
+        layers.append(
+            {
+                "id": n,
+                "type": node["type"],
+                "inputs": node["inputs"],
+                "output_shape": list(node["shape"]),
+                "params": node["trainable"] + node["non_trainable"],
+                "trainable": node["trainable"],
+                "non_trainable": node["non_trainable"],
+                "macs": node["macs"],
+                "receptive_field": node["rf"].as_json() if node["rf"] is not None else None,
+            }
+        )
     return {
         "name": g.name,
         "file": g.file,
@@ -56,19 +58,33 @@ def summary_table(g: Graph) -> Table:
     for n in g:
         node = g[n]
         params = node["trainable"] + node["non_trainable"]
-        t.add_row(n, node["type"], "×".join(map(str, node["shape"])), f"{params:,}" if params else "",
-                  f"{node['macs']:,}" if node["macs"] else "", _rf_text(node.get("rf")))
+        t.add_row(
+            n,
+            node["type"],
+            "×".join(map(str, node["shape"])),
+            f"{params:,}" if params else "",
+            f"{node['macs']:,}" if node["macs"] else "",
+            _rf_text(node.get("rf")),
+        )
     p = g.params
     t.add_section()
-    t.add_row("total", f"{len(g)} nodes", ", ".join("×".join(map(str, s)) for s in g.output_shapes),
-              f"{p['total']:,}", f"{g.macs:,}", "")
+    t.add_row(
+        "total",
+        f"{len(g)} nodes",
+        ", ".join("×".join(map(str, s)) for s in g.output_shapes),
+        f"{p['total']:,}",
+        f"{g.macs:,}",
+        "",
+    )
     return t
 
 
 def totals_text(g: Graph) -> str:
     p = g.params
-    return (f"params: {p['trainable']:,} trainable + {p['non_trainable']:,} non-trainable = "
-            f"{p['total']:,}   MACs: {g.macs:,}")
+    return (
+        f"params: {p['trainable']:,} trainable + {p['non_trainable']:,} non-trainable = "
+        f"{p['total']:,}   MACs: {g.macs:,}"
+    )
 
 
 def summary_text(g: Graph, width: int = 110) -> str:

@@ -45,7 +45,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class YMap(dict):  # type: ignore[type-arg]
+class YMap(dict[str, Any]):
     """A dict that remembers the location of itself, its keys and its values."""
 
     loc: Location
@@ -65,7 +65,7 @@ class YMap(dict):  # type: ignore[type-arg]
         return self.value_locs.get(key, self.key_loc(key))
 
 
-class YList(list):  # type: ignore[type-arg]
+class YList(list[Any]):
     """A list that remembers the location of itself and of each item."""
 
     loc: Location
@@ -103,7 +103,7 @@ def locate(tree: Any, path: tuple[str | int, ...]) -> Location | None:
     return loc
 
 
-def _loc(mark: yaml.Mark | None, file: str) -> Location:
+def _loc(mark: Any, file: str) -> Location:
     if mark is None:
         return Location(file, 0, 0)
     return Location(file, mark.line + 1, mark.column + 1)
@@ -272,7 +272,7 @@ def load_file(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(
-            f"'{name}' is not UTF-8 text (byte {exc.start}): is it a binary file?",
-            Location(name, 1, 1),
+            f"{name}: not UTF-8 text (invalid byte at offset {exc.start}): is it a binary file?",
+            hint="a spec is a YAML text file",
         ) from None
     return load_text(text, name, limits)

@@ -4,7 +4,8 @@ A spec file is validated into :class:`Spec`. Layer arguments inside ``body`` are
 per layer type, once expressions are evaluated (see :mod:`archdsl.build`).
 
 Example:
-    >>> spec, tree = load_spec_text("archdsl: 1\\nname: tiny\\ninput: [3, 8, 8]\\nbody:\\n  - relu: {}\\n")
+    >>> text = "archdsl: 1\\nname: tiny\\ninput: [3, 8, 8]\\nbody:\\n  - relu: {}\\n"
+    >>> spec, tree = load_spec_text(text)
     >>> spec.name, spec.input
     ('tiny', [3, 8, 8])
 """
@@ -49,7 +50,7 @@ class BlockDef(_Strict):
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-layer-type default arguments inside this block"
     )
-    body: list[dict[str, Any]] = Field(description="the nodes of the block; `$in` is its input")
+    body: list[Any] = Field(description="the nodes of the block; `$in` is its input")
 
 
 class Expect(_Strict):
@@ -84,7 +85,7 @@ class Spec(_Strict):
     )
     init: str = Field("torch_default", description="weight initialization scheme")
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="reusable blocks")
-    body: list[dict[str, Any]] = Field(description="the nodes, chained top to bottom")
+    body: list[Any] = Field(description="the nodes, chained top to bottom")
     outputs: list[str] | None = Field(None, description="output node ids (default: last node)")
     expect: Expect | None = Field(None, description="numbers that `check` verifies")
     train: dict[str, Any] | None = Field(None, description="training configuration")
@@ -99,9 +100,17 @@ class Library(_Strict):
     blocks: dict[str, BlockDef] = Field(default_factory=dict)
 
 
-def validation_error(exc: ValidationError, tree: Any, what: str, prefix: tuple[Any, ...] = ()) -> SpecError:
+def first_error(exc: ValidationError) -> Any:
+    """The most helpful pydantic error: an unknown key (a typo) before the missing key."""
+    errors = exc.errors()
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
+def validation_error(
+    exc: ValidationError, tree: Any, what: str, prefix: tuple[Any, ...] = ()
+) -> SpecError:
     """Turn the first pydantic error into a located, human SpecError."""
-    err = exc.errors()[0]
+    err = first_error(exc)
     path = prefix + tuple(err["loc"])
     loc = locate(tree, path)
     field = ".".join(str(p) for p in err["loc"]) or what
@@ -113,18 +122,24 @@ def validation_error(exc: ValidationError, tree: Any, what: str, prefix: tuple[A
         container = _follow(tree, path[:-1])
         if isinstance(container, YMap):
             loc = container.key_loc(key)
-        model = getattr(exc, "title", "")
-        fields = _fields_of(model)
-        hint = did_you_mean(key, fields).strip() or None
-        valid = f" Valid keys: {', '.join(fields)}." if fields else ""
-        return SpecError(f"unknown key '{key}' in {what}.{valid}", loc or parent, hint=hint)
+        fields = _fields_of(getattr(exc, "title", ""))
+        return SpecError(
+            f"unknown key '{key}' in {what}.{did_you_mean(key, fields)}",
+            loc or parent,
+            hint=f"valid keys: {', '.join(fields)}" if fields else None,
+        )
     if kind == "missing":
         return SpecError(f"{what} is missing the required key '{field}'", loc)
     shown = _short(received)
     return SpecError(f"invalid value for '{field}' in {what}: {err['msg']}. Received: {shown}", loc)
 
 
-_MODELS: dict[str, type[BaseModel]] = {"Spec": Spec, "Library": Library, "BlockDef": BlockDef, "Expect": Expect}
+_MODELS: dict[str, type[BaseModel]] = {
+    "Spec": Spec,
+    "Library": Library,
+    "BlockDef": BlockDef,
+    "Expect": Expect,
+}
 
 
 def _fields_of(title: str) -> list[str]:
@@ -151,7 +166,11 @@ def _short(value: Any) -> str:
 
 def _require_mapping(tree: Any, file: str, what: str) -> YMap:
     if tree is None:
-        raise SpecError(f"{what} is empty", Location(file, 1, 1), hint="a spec needs at least `name`, `input` and `body`")
+        raise SpecError(
+            f"{what} is empty",
+            Location(file, 1, 1),
+            hint="a spec needs at least `name`, `input` and `body`",
+        )
     if not isinstance(tree, YMap):
         kind = "a list" if isinstance(tree, YList) else f"a {type(tree).__name__}"
         raise SpecError(
@@ -168,7 +187,11 @@ def _merge_base(base: YMap, child: YMap) -> YMap:
     for key, value in child.items():
         if key == "extends":
             continue
-        if key in ("args", "blocks", "defaults") and isinstance(base.get(key), YMap) and isinstance(value, YMap):
+        if (
+            key in ("args", "blocks", "defaults")
+            and isinstance(base.get(key), YMap)
+            and isinstance(value, YMap)
+        ):
             inner = YMap(base[key], loc=value.loc)
             inner.key_locs = {**base[key].key_locs, **value.key_locs}
             inner.value_locs = {**base[key].value_locs, **value.value_locs}
@@ -195,7 +218,9 @@ def resolve_path(ref: str, relative_to: str, loc: Location | None) -> Path:
     )
 
 
-def load_tree(path: str | Path, limits: Limits = DEFAULT_LIMITS, _chain: tuple[str, ...] = ()) -> YMap:
+def load_tree(
+    path: str | Path, limits: Limits = DEFAULT_LIMITS, _chain: tuple[str, ...] = ()
+) -> YMap:
     """Load a spec file's tree, following ``extends`` (cycles are errors)."""
     name = str(path)
     tree = _require_mapping(load_file(path, limits), name, f"spec '{name}'")
@@ -229,7 +254,9 @@ def load_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec, 
     return validate_spec(tree), tree
 
 
-def load_spec_text(text: str, file: str = "<string>", limits: Limits = DEFAULT_LIMITS) -> tuple[Spec, YMap]:
+def load_spec_text(
+    text: str, file: str = "<string>", limits: Limits = DEFAULT_LIMITS
+) -> tuple[Spec, YMap]:
     """Like :func:`load_spec` for text (``extends`` resolves relative to the cwd)."""
     tree = _require_mapping(load_text(text, file, limits), file, f"spec '{file}'")
     if "extends" in tree:

@@ -32,7 +32,8 @@ def load_backend(name: str) -> ModuleType:
     """Import a backend, with a one-line error naming the install command if it is missing."""
     if name not in BACKENDS:
         raise BackendError(
-            f"unknown backend '{name}'.{did_you_mean(name, BACKENDS)} Valid: {choices_text(BACKENDS)}"
+            f"unknown backend '{name}'.{did_you_mean(name, BACKENDS)} "
+            f"Valid: {choices_text(BACKENDS)}"
         )
     module, framework, hint = BACKENDS[name]
     if importlib.util.find_spec(framework) is None:

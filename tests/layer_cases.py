@@ -28,42 +28,108 @@ def _one(name: str, shape: tuple[int, ...], layer: str) -> Case:
 CASES: list[Case] = [
     # --- conv2d
     _one("conv2d_k3_s1_same_n8", (3, 8, 8), "conv2d: {filters: 4, kernel: 3, padding: same}"),
-    _one("conv2d_k3_s2_same_n8", (3, 8, 8), "conv2d: {filters: 4, kernel: 3, stride: 2, padding: same}"),
-    _one("conv2d_k3_s2_same_n9", (3, 9, 9), "conv2d: {filters: 4, kernel: 3, stride: 2, padding: same}"),
-    _one("conv2d_k4_s2_same_n8", (2, 8, 7), "conv2d: {filters: 3, kernel: 4, stride: 2, padding: same}"),
+    _one(
+        "conv2d_k3_s2_same_n8",
+        (3, 8, 8),
+        "conv2d: {filters: 4, kernel: 3, stride: 2, padding: same}",
+    ),
+    _one(
+        "conv2d_k3_s2_same_n9",
+        (3, 9, 9),
+        "conv2d: {filters: 4, kernel: 3, stride: 2, padding: same}",
+    ),
+    _one(
+        "conv2d_k4_s2_same_n8",
+        (2, 8, 7),
+        "conv2d: {filters: 3, kernel: 4, stride: 2, padding: same}",
+    ),
     _one("conv2d_k2_s1_same", (2, 7, 7), "conv2d: {filters: 3, kernel: 2, padding: same}"),
     _one("conv2d_k5_valid", (3, 9, 8), "conv2d: {filters: 2, kernel: 5}"),
-    _one("conv2d_rect_k", (3, 8, 8), "conv2d: {filters: 2, kernel: [1, 3], stride: [1, 2], padding: same}"),
-    _one("conv2d_dilated_same", (3, 9, 9), "conv2d: {filters: 4, kernel: 3, dilation: 2, padding: same}"),
-    _one("conv2d_dilated_strided", (3, 11, 10),
-         "conv2d: {filters: 4, kernel: 3, dilation: 2, stride: 2, padding: 2}"),
+    _one(
+        "conv2d_rect_k",
+        (3, 8, 8),
+        "conv2d: {filters: 2, kernel: [1, 3], stride: [1, 2], padding: same}",
+    ),
+    _one(
+        "conv2d_dilated_same",
+        (3, 9, 9),
+        "conv2d: {filters: 4, kernel: 3, dilation: 2, padding: same}",
+    ),
+    _one(
+        "conv2d_dilated_strided",
+        (3, 11, 10),
+        "conv2d: {filters: 4, kernel: 3, dilation: 2, stride: 2, padding: 2}",
+    ),
     _one("conv2d_groups", (4, 8, 8), "conv2d: {filters: 6, kernel: 3, groups: 2, padding: 1}"),
-    _one("conv2d_explicit_pads", (3, 7, 8),
-         "conv2d: {filters: 2, kernel: 3, padding: [[1, 0], [0, 2]], bias: false}"),
-    _one("conv2d_fixed_sobel", (1, 8, 8), "conv2d: {filters: 1, kernel: 3, fixed: sobel_x, padding: same}"),
-    _one("conv1d_causal_dilated", (3, 10), "conv1d: {filters: 4, kernel: 3, dilation: 2, padding: causal}"),
+    _one(
+        "conv2d_explicit_pads",
+        (3, 7, 8),
+        "conv2d: {filters: 2, kernel: 3, padding: [[1, 0], [0, 2]], bias: false}",
+    ),
+    _one(
+        "conv2d_fixed_sobel",
+        (1, 8, 8),
+        "conv2d: {filters: 1, kernel: 3, fixed: sobel_x, padding: same}",
+    ),
+    _one(
+        "conv1d_causal_dilated",
+        (3, 10),
+        "conv1d: {filters: 4, kernel: 3, dilation: 2, padding: causal}",
+    ),
     _one("conv1d_s2_same", (3, 9), "conv1d: {filters: 2, kernel: 4, stride: 2, padding: same}"),
-    _one("conv3d_s2_same", (2, 5, 6, 5), "conv3d: {filters: 3, kernel: 3, stride: 2, padding: same}"),
+    _one(
+        "conv3d_s2_same", (2, 5, 6, 5), "conv3d: {filters: 3, kernel: 3, stride: 2, padding: same}"
+    ),
     # --- depthwise / separable
-    _one("depthwise_m2_s2_same", (3, 8, 8),
-         "depthwise_conv2d: {kernel: 3, stride: 2, multiplier: 2, padding: same}"),
+    _one(
+        "depthwise_m2_s2_same",
+        (3, 8, 8),
+        "depthwise_conv2d: {kernel: 3, stride: 2, multiplier: 2, padding: same}",
+    ),
     _one("depthwise_m1_valid", (4, 7, 7), "depthwise_conv2d: {kernel: 3}"),
-    _one("depthwise_dilated", (3, 9, 9), "depthwise_conv2d: {kernel: 3, dilation: 2, padding: same}"),
+    _one(
+        "depthwise_dilated", (3, 9, 9), "depthwise_conv2d: {kernel: 3, dilation: 2, padding: same}"
+    ),
     _one("depthwise1d_m3", (2, 9), "depthwise_conv1d: {kernel: 3, multiplier: 3, padding: same}"),
-    _one("separable_m2_same", (3, 8, 8), "separable_conv2d: {filters: 5, kernel: 3, multiplier: 2, padding: same}"),
-    _one("separable_s2_nobias", (4, 9, 9),
-         "separable_conv2d: {filters: 6, kernel: 3, stride: 2, padding: same, bias: false}"),
+    _one(
+        "separable_m2_same",
+        (3, 8, 8),
+        "separable_conv2d: {filters: 5, kernel: 3, multiplier: 2, padding: same}",
+    ),
+    _one(
+        "separable_s2_nobias",
+        (4, 9, 9),
+        "separable_conv2d: {filters: 6, kernel: 3, stride: 2, padding: same, bias: false}",
+    ),
     _one("separable1d", (3, 10), "separable_conv1d: {filters: 4, kernel: 3}"),
     # --- transposed
-    _one("convT_k3_s2_same", (3, 5, 6), "conv_transpose2d: {filters: 2, kernel: 3, stride: 2, padding: same}"),
-    _one("convT_k4_s2_same", (3, 5, 5), "conv_transpose2d: {filters: 2, kernel: 4, stride: 2, padding: same}"),
-    _one("convT_k3_s2_p1_op1", (3, 5, 5),
-         "conv_transpose2d: {filters: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1}"),
+    _one(
+        "convT_k3_s2_same",
+        (3, 5, 6),
+        "conv_transpose2d: {filters: 2, kernel: 3, stride: 2, padding: same}",
+    ),
+    _one(
+        "convT_k4_s2_same",
+        (3, 5, 5),
+        "conv_transpose2d: {filters: 2, kernel: 4, stride: 2, padding: same}",
+    ),
+    _one(
+        "convT_k3_s2_p1_op1",
+        (3, 5, 5),
+        "conv_transpose2d: {filters: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1}",
+    ),
     _one("convT_k1_s2_valid", (3, 5, 5), "conv_transpose2d: {filters: 2, kernel: 1, stride: 2}"),
     _one("convT_k2_s2_valid", (3, 4, 5), "conv_transpose2d: {filters: 2, kernel: 2, stride: 2}"),
-    _one("convT_k3_s2_valid_op1", (2, 4, 4),
-         "conv_transpose2d: {filters: 3, kernel: 3, stride: 2, output_padding: 1}"),
-    _one("convT1d_k3_s2_same", (2, 6), "conv_transpose1d: {filters: 3, kernel: 3, stride: 2, padding: same}"),
+    _one(
+        "convT_k3_s2_valid_op1",
+        (2, 4, 4),
+        "conv_transpose2d: {filters: 3, kernel: 3, stride: 2, output_padding: 1}",
+    ),
+    _one(
+        "convT1d_k3_s2_same",
+        (2, 6),
+        "conv_transpose1d: {filters: 3, kernel: 3, stride: 2, padding: same}",
+    ),
     _one("convT3d_k2_s2", (2, 3, 3, 3), "conv_transpose3d: {filters: 2, kernel: 2, stride: 2}"),
     # --- pooling
     _one("maxpool_k2", (3, 8, 8), "max_pool2d: {pool: 2}"),
@@ -73,12 +139,19 @@ CASES: list[Case] = [
     _one("maxpool1d", (2, 9), "max_pool1d: {pool: 2}"),
     _one("maxpool3d", (2, 4, 4, 4), "max_pool3d: {pool: 2}"),
     _one("avgpool_k2", (3, 8, 8), "avg_pool2d: {pool: 2}"),
-    _one("avgpool_k3_s1_p1_incl", (3, 7, 7), "avg_pool2d: {pool: 3, stride: 1, padding: 1, count_include_pad: true}"),
+    _one(
+        "avgpool_k3_s1_p1_incl",
+        (3, 7, 7),
+        "avg_pool2d: {pool: 3, stride: 1, padding: 1, count_include_pad: true}",
+    ),
     _one("avgpool_k3_s1_p1_excl", (3, 7, 7), "avg_pool2d: {pool: 3, stride: 1, padding: 1}"),
     _one("avgpool_k3_s2_same_n8", (3, 8, 8), "avg_pool2d: {pool: 3, stride: 2, padding: same}"),
     _one("avgpool_k3_s2_ceil", (3, 8, 9), "avg_pool2d: {pool: 3, stride: 2, ceil_mode: true}"),
-    _one("avgpool_ceil_incl", (3, 8, 8),
-         "avg_pool2d: {pool: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: true}"),
+    _one(
+        "avgpool_ceil_incl",
+        (3, 8, 8),
+        "avg_pool2d: {pool: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: true}",
+    ),
     _one("avgpool1d", (2, 9), "avg_pool1d: {pool: 3, stride: 2, padding: same}"),
     _one("avgpool3d", (2, 4, 4, 4), "avg_pool3d: {pool: 2}"),
     _one("global_avg", (5, 6, 7), "global_avg_pool: {}"),
@@ -91,30 +164,54 @@ CASES: list[Case] = [
     _one("dropout", (3, 4, 4), "dropout: {rate: 0.5}"),
     _one("spatial_dropout", (3, 4, 4), "spatial_dropout: {rate: 0.3}"),
     # --- activations
-    *[_one(f"act_{a}", (3, 4, 5), f"{a}: {{}}") for a in (
-        "relu", "relu6", "sigmoid", "hard_sigmoid", "swish", "hard_swish", "tanh", "elu", "gelu")],
+    *[
+        _one(f"act_{a}", (3, 4, 5), f"{a}: {{}}")
+        for a in (
+            "relu",
+            "relu6",
+            "sigmoid",
+            "hard_sigmoid",
+            "swish",
+            "hard_swish",
+            "tanh",
+            "elu",
+            "gelu",
+        )
+    ],
     _one("act_leaky", (3, 4, 5), "leaky_relu: {negative_slope: 0.2}"),
     _one("act_gelu_tanh", (3, 4, 5), "gelu: {approximate: tanh}"),
     _one("act_softmax", (5, 3, 3), "softmax: {}"),
     Case("act_softmax_flat", (3, 2, 2), "  - flatten: {}\n  - softmax: {}\n"),
     # --- structure and merges
     Case("flatten_dense", (3, 4, 5), "  - flatten: {}\n  - dense: {units: 7}\n"),
-    Case("flatten_dropout_dense", (2, 3, 3), "  - flatten: {}\n  - dropout: {rate: 0.1}\n  - dense: {units: 4, bias: false}\n"),
+    Case(
+        "flatten_dropout_dense",
+        (2, 3, 3),
+        "  - flatten: {}\n  - dropout: {rate: 0.1}\n  - dense: {units: 4, bias: false}\n",
+    ),
     Case("dense_chain", (6,), "  - dense: {units: 5}\n  - relu: {}\n  - dense: {units: 3}\n"),
-    Case("add_residual", (4, 6, 6),
-         "  - conv2d: {filters: 4, kernel: 3, padding: same, id: a}\n"
-         "  - add: {from: [input, a]}\n"),
-    Case("concat_branches", (3, 6, 6),
-         "  - conv2d: {filters: 2, kernel: 1, id: a}\n"
-         "  - conv2d: {filters: 3, kernel: 3, padding: same, from: input, id: b}\n"
-         "  - concat: {from: [a, b]}\n"),
-    Case("multiply_se", (4, 5, 5),
-         "  - global_avg_pool: {keepdims: true, id: squeeze}\n"
-         "  - conv2d: {filters: 2, kernel: 1}\n"
-         "  - relu: {}\n"
-         "  - conv2d: {filters: 4, kernel: 1}\n"
-         "  - hard_sigmoid: {id: gate}\n"
-         "  - multiply: {from: [input, gate]}\n"),
+    Case(
+        "add_residual",
+        (4, 6, 6),
+        "  - conv2d: {filters: 4, kernel: 3, padding: same, id: a}\n  - add: {from: [input, a]}\n",
+    ),
+    Case(
+        "concat_branches",
+        (3, 6, 6),
+        "  - conv2d: {filters: 2, kernel: 1, id: a}\n"
+        "  - conv2d: {filters: 3, kernel: 3, padding: same, from: input, id: b}\n"
+        "  - concat: {from: [a, b]}\n",
+    ),
+    Case(
+        "multiply_se",
+        (4, 5, 5),
+        "  - global_avg_pool: {keepdims: true, id: squeeze}\n"
+        "  - conv2d: {filters: 2, kernel: 1}\n"
+        "  - relu: {}\n"
+        "  - conv2d: {filters: 4, kernel: 1}\n"
+        "  - hard_sigmoid: {id: gate}\n"
+        "  - multiply: {from: [input, gate]}\n",
+    ),
     _one("identity", (3, 4, 4), "identity: {}"),
     _one("zero_padding_asym", (3, 4, 5), "zero_padding: {padding: [[1, 0], [2, 1]]}"),
     _one("scale", (3, 4, 4), "scale: {factor: 0.17}"),

@@ -56,7 +56,7 @@ def content_sha256(arr: npt.NDArray[np.generic]) -> str:
     NCHW layout the loaders return.
     """
     a = arr.transpose(0, 2, 3, 1) if arr.ndim == 4 else arr
-    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.uint8).tobytes()).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(a, dtype=np.uint8).data).hexdigest()
 
 
 def verify_content(dataset: str, arrays: dict[str, npt.NDArray[np.generic]], source: str) -> None:

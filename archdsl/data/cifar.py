@@ -41,12 +41,6 @@ CIFAR10_CLASSES = (
 _MAX_MEMBER_BYTES = 64 << 20
 
 
-def is_archive(path: Path) -> bool:
-    """True when ``path`` names a tar archive (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.xz``)."""
-    name = path.name.lower()
-    return name.endswith((".tar", ".tgz", ".txz")) or ".tar." in name
-
-
 def read_members(source: str | Path, names: Collection[str]) -> dict[str, bytes]:
     """Read the files called ``names`` from a batches folder or an archive, in memory.
 

@@ -61,8 +61,9 @@ def channel_stats(
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and (population) std of NCHW images on the ``[0, 1]`` scale.
 
-    Computed in float64 in two passes over chunks of ``chunk`` images, so the full training set
-    is never copied to float.
+    ``uint8`` images are reduced exactly through a per-channel histogram of the 256 levels;
+    float images in float64, in two passes over chunks of ``chunk`` images, so the full training
+    set is never copied to float.
 
     Example:
         >>> x = np.array([[[[0]], [[255]]], [[[255]], [[255]]]], np.uint8)  # (2, 2, 1, 1)
@@ -74,6 +75,12 @@ def channel_stats(
             f"channel_stats expects non-empty (N, C, H, W) images. Received: {x.shape}"
         )
     n = x.shape[0] * x.shape[2] * x.shape[3]
+    if x.dtype == np.uint8:
+        levels = np.arange(256, dtype=np.float64) / 255.0
+        hists = [np.bincount(x[:, c].ravel(), minlength=256) for c in range(x.shape[1])]
+        means = [float(h @ levels) / n for h in hists]
+        stds = [math.sqrt(float(h @ (levels - m) ** 2) / n) for h, m in zip(hists, means)]
+        return tuple(means), tuple(stds)
     total = np.zeros(x.shape[1], np.float64)
     for i in range(0, x.shape[0], chunk):
         total += to_unit(x[i : i + chunk]).sum(axis=(0, 2, 3))

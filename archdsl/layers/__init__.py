@@ -1,4 +1,4 @@
-"""The layer registry (see :mod:`archdsl.layers.base`). Importing this package registers all types."""
+"""The layer registry (see :mod:`archdsl.layers.base`); importing it registers all types."""
 
 from archdsl.layers import activation, conv, norm, pool, structure  # noqa: F401  (registration)
 from archdsl.layers.base import (

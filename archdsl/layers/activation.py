@@ -10,11 +10,13 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt
 
-from archdsl.layers.base import Inferred, Layer, NoParams, Params, Shape, ShapeRuleError, register
+from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, register
 
 
 class LeakyReluParams(Params):
-    negative_slope: float = Field(0.01, description="slope for x < 0 (PyTorch 0.01; Keras layer 0.3)")
+    negative_slope: float = Field(
+        0.01, description="slope for x < 0 (PyTorch 0.01; Keras layer 0.3)"
+    )
 
 
 class EluParams(Params):
@@ -33,7 +35,6 @@ class SoftmaxParams(Params):
 
 class _Activation(Layer):
     category = "activation"
-    Params = NoParams
 
 
 _SIMPLE = {

@@ -98,7 +98,7 @@ class Layer:
     """Base class of a layer type. Subclasses set ``key``, ``Params`` and the rules."""
 
     key: ClassVar[str] = ""
-    Params: ClassVar[type[Params]] = NoParams
+    Params: ClassVar[type[BaseModel]] = NoParams
     category: ClassVar[str] = "other"
     #: (minimum, maximum) number of inputs; ``None`` means unbounded.
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
@@ -107,7 +107,7 @@ class Layer:
     shape_doc: ClassVar[str] = "output shape = input shape"
     weights_doc: ClassVar[str] = "none"
 
-    def parse(self, raw: dict[str, Any]) -> Params:
+    def parse(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw arguments into this type's Params (raises pydantic ValidationError)."""
         return self.Params.model_validate(raw)
 

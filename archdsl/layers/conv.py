@@ -13,7 +13,16 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, Weight, Window, register
+from archdsl.layers.base import (
+    Inferred,
+    Layer,
+    Params,
+    Shape,
+    ShapeRuleError,
+    Weight,
+    Window,
+    register,
+)
 from archdsl.layers.geometry import (
     NonNegInt,
     Padding,
@@ -88,7 +97,9 @@ class TransposedParams(Params):
     @model_validator(mode="after")
     def _check(self) -> TransposedParams:
         if self.padding == "same" and self.output_padding not in (0, [0], [0, 0], [0, 0, 0]):
-            raise ValueError("output_padding cannot be combined with padding 'same'; use int padding")
+            raise ValueError(
+                "output_padding cannot be combined with padding 'same'; use int padding"
+            )
         return self
 
 
@@ -140,7 +151,9 @@ class Conv(_ConvBase):
             )
         w = {"kernel": Weight((p.filters, cin, *kernel), "kernel", trainable, fixed, p.groups)}
         if p.bias:
-            w["bias"] = Weight((p.filters,), "bias", trainable, [0.0] if fixed is not None else None)
+            w["bias"] = Weight(
+                (p.filters,), "bias", trainable, [0.0] if fixed is not None else None
+            )
         return w
 
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:

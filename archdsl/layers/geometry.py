@@ -96,9 +96,7 @@ def window_outputs(
     return tuple(out)
 
 
-def ceil_mode_pads(
-    spatial: Shape, k: tuple[int, ...], stride: tuple[int, ...], pads: Pads
-) -> Pads:
+def ceil_mode_pads(spatial: Shape, k: tuple[int, ...], stride: tuple[int, ...], pads: Pads) -> Pads:
     """Extra end padding that reproduces PyTorch's ``ceil_mode=True`` pooling."""
     result = []
     for x, kk, s, (b, e) in zip(spatial, k, stride, pads):

@@ -10,7 +10,6 @@ from pydantic import Field, StrictInt
 from archdsl.layers.base import (
     Inferred,
     Layer,
-    NoParams,
     Params,
     Shape,
     ShapeRuleError,
@@ -117,7 +116,8 @@ class Concat(Layer):
         for s in ins:
             if s[:axis] + s[axis + 1 :] != ins[0][:axis] + ins[0][axis + 1 :]:
                 raise ShapeRuleError(
-                    f"concat along axis {p.axis} needs all other dims equal, received {_shapes(ins)}"
+                    f"concat along axis {p.axis} needs all other dims equal, "
+                    f"received {_shapes(ins)}"
                 )
         out = list(ins[0])
         out[axis] = sum(s[axis] for s in ins)
@@ -175,6 +175,3 @@ class ZeroPadding(Layer):
         pads = resolve_pads(p.padding, spatial, (1,) * len(spatial), (1,) * len(spatial))
         out = tuple(x + b + e for x, (b, e) in zip(spatial, pads))
         return Inferred((ins[0][0], *out), {"pads": pads})
-
-
-

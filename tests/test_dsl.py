@@ -1,0 +1,203 @@
+"""The DSL's features: chaining, ids, from, blocks, repeat, imports, defaults, expressions,
+scaling, several inputs/outputs, if, extends, expect, train, overrides, expand round trip."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import yaml
+from helpers import net
+
+import archdsl
+from archdsl.graph import ExpectationError
+
+RESNET = textwrap.dedent("""\
+    archdsl: 1
+    name: resnet-basic-demo
+    input: [3, 32, 32]
+    blocks:
+      basic:
+        args: {filters: int, stride: 1}
+        body:
+          - conv2d: {filters: $filters, kernel: 3, stride: $stride, padding: same, bias: false}
+          - batchnorm: {}
+          - relu: {}
+          - conv2d: {filters: $filters, kernel: 3, padding: same, bias: false}
+          - batchnorm: {id: main}
+          - conv2d: {from: $in, filters: $filters, kernel: 1, stride: $stride, bias: false, id: proj}
+          - add: {from: [main, proj]}
+          - relu: {}
+    body:
+      - conv2d: {filters: 16, kernel: 3, padding: same}
+      - basic: {filters: 16, repeat: 2}
+      - basic: {filters: 32, stride: 2}
+      - global_avg_pool: {}
+      - dense: {units: 10}
+    """)
+
+
+def test_design_example_compiles():
+    g = archdsl.loads(RESNET)
+    assert g.output_shapes == [(10,)]
+    assert "basic_1.0.main" in g.nx and "basic_1.1.proj" in g.nx and "basic_2.proj" in g.nx
+    assert g["basic_2.proj"]["shape"] == (32, 16, 16)
+    assert g["basic_1.0.add_1"]["inputs"] == ["basic_1.0.main", "basic_1.0.proj"]
+    # scopes are recorded for diagrams: (instance id, block name)
+    assert g["basic_1.1.main"]["scope"] == (("basic_1.1", "basic"),)
+    conv = 16 * 3 * 9 + 16
+    basic16 = 2 * (16 * 16 * 9) + 2 * 32 + 16 * 16
+    basic32 = 32 * 16 * 9 + 32 * 32 * 9 + 2 * 64 + 16 * 32
+    assert g.params["trainable"] == conv + 2 * basic16 + basic32 + 32 * 10 + 10
+
+
+def test_implicit_chaining_and_ids():
+    g = net("  - conv2d: {filters: 4, kernel: 3}\n  - relu: {id: act}\n  - relu: {}\n")
+    assert list(g) == ["input", "conv2d_1", "act", "relu_1"]
+    assert g["relu_1"]["inputs"] == ["act"]
+
+
+def test_nested_blocks_and_block_defaults():
+    g = net(
+        "  - outer: {width: 3}\n",
+        extra=textwrap.dedent("""\
+            defaults:
+              conv2d: {bias: false}
+            blocks:
+              inner:
+                args: {f: int}
+                defaults: {conv2d: {padding: same}}
+                body:
+                  - conv2d: {filters: $f, kernel: 3}
+              outer:
+                args: {width: int}
+                body:
+                  - inner: {f: "${width * 2}", id: a}
+                  - inner: {f: $width, id: b}
+            """),
+    )
+    assert g["outer_1.a.conv2d_1"]["shape"] == (6, 8, 8)
+    assert g["outer_1.b.conv2d_1"]["shape"] == (3, 8, 8)
+    assert g.params["trainable"] == 3 * 6 * 9 + 6 * 3 * 9  # bias: false from spec defaults
+
+
+def test_repeat_index_and_if():
+    g = net(
+        '  - stage: {repeat: 3, id: s}\n',
+        extra=textwrap.dedent("""\
+            blocks:
+              stage:
+                args: {}
+                body:
+                  - conv2d: {filters: 4, kernel: 3, padding: same, stride: "${2 if i == 0 else 1}"}
+                  - add: {from: [$in, conv2d_1], if: "${in_channels == 4 and i > 0}"}
+            """),
+    )
+    assert g["s.0.conv2d_1"]["shape"] == (4, 4, 4)
+    assert "s.0.add_1" not in g.nx and "s.1.add_1" in g.nx and "s.2.add_1" in g.nx
+    assert g.outputs == ["s.2.add_1"]
+
+
+def test_imports_and_import_cycle(tmp_path):
+    (tmp_path / "lib.yaml").write_text("archdsl: 1\nblocks:\n  two:\n    args: {f: 4}\n    body:\n"
+                                       "      - conv2d: {filters: $f, kernel: 1}\n      - relu: {}\n")
+    spec = tmp_path / "net.yaml"
+    spec.write_text("archdsl: 1\nname: n\nimport: [lib.yaml]\ninput: [2, 4, 4]\nbody:\n  - two: {}\n")
+    assert archdsl.load(spec).output_shapes == [(4, 4, 4)]
+    (tmp_path / "a.yaml").write_text("archdsl: 1\nimport: [b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("archdsl: 1\nimport: [a.yaml]\n")
+    spec.write_text("archdsl: 1\nname: n\nimport: [a.yaml]\ninput: [2, 4, 4]\nbody:\n  - relu: {}\n")
+    with pytest.raises(archdsl.SpecError, match="import cycle"):
+        archdsl.load(spec)
+
+
+def test_expressions_and_scaling_functions():
+    g = net(
+        "  - conv2d: {filters: '${round_filters(32, width)}', kernel: 1}\n"
+        "  - conv2d: {filters: '${make_divisible(96 / 4)}', kernel: 1}\n",
+        extra="args: {width: 1.2}\n",
+    )
+    assert [g[n]["shape"][0] for n, _ in g.layers()] == [40, 24]
+    g2 = archdsl.loads(
+        "archdsl: 1\nname: t\nargs: {width: 1.0}\ninput: [3, 8, 8]\nbody:\n"
+        "  - conv2d: {filters: '${round_filters(32, width)}', kernel: 1}\n",
+        width=1.2,
+    )
+    assert g2.output_shapes == [(40, 8, 8)]
+
+
+def test_expressions_are_not_eval():
+    with pytest.raises(archdsl.SpecError, match="not allowed"):
+        net("  - conv2d: {filters: '${().__class__}', kernel: 1}\n")
+    with pytest.raises(archdsl.SpecError, match="unknown function '__import__'"):
+        net("  - conv2d: {filters: \"${__import__('os')}\", kernel: 1}\n")
+
+
+def test_several_inputs_and_outputs():
+    g = archdsl.loads(textwrap.dedent("""\
+        archdsl: 1
+        name: two-heads
+        inputs: {image: [3, 8, 8], meta: [5]}
+        body:
+          - conv2d: {filters: 4, kernel: 3, id: feat}
+          - global_avg_pool: {id: pooled}
+          - dense: {units: 4, from: meta, id: m}
+          - concat: {from: [pooled, m], id: joint}
+          - dense: {units: 2, id: head_a}
+          - dense: {units: 3, from: joint, id: head_b}
+        outputs: [head_a, head_b]
+        """))
+    assert g.inputs == ["image", "meta"]
+    assert g.output_shapes == [(2,), (3,)]
+
+
+def test_extends_overrides_args(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "archdsl: 1\nname: base\nargs: {f: 4, res: 8}\ninput: [3, $res, $res]\n"
+        "body:\n  - conv2d: {filters: $f, kernel: 3}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("archdsl: 1\nextends: base.yaml\nname: child\nargs: {res: 10}\n")
+    g = archdsl.load(child)
+    assert g.name == "child" and g.output_shapes == [(4, 8, 8)]
+
+
+def test_expect_verified():
+    g = net("  - dense: {units: 2}\n", "[3]", extra="expect: {params: 8, output_shape: [2]}\n")
+    g.check_expectations()
+    bad = net("  - dense: {units: 2}\n", "[3]", extra="expect: {params: 9}\n")
+    with pytest.raises(ExpectationError, match="params: expected 9, computed 8"):
+        bad.check_expectations()
+
+
+def test_train_section_is_parsed():
+    g = net("  - relu: {}\n", extra="train: {dataset: digits, epochs: 1}\n")
+    assert g.spec.train == {"dataset": "digits", "epochs": 1}
+
+
+def test_expand_round_trip():
+    g = archdsl.loads(RESNET)
+    flat = yaml.safe_dump(g.expanded(), sort_keys=False)
+    g2 = archdsl.loads(flat)
+    assert list(g2) == list(g)
+    assert [g2[n]["shape"] for n in g2] == [g[n]["shape"] for n in g]
+    assert g2.params == g.params and g2.macs == g.macs
+
+
+def test_every_default_resolved_in_ir():
+    g = net("  - batchnorm: {}\n  - leaky_relu: {}\n  - gelu: {}\n")
+    assert g["batchnorm_1"]["values"] == {} and g["batchnorm_1"]["params"].momentum == 0.1
+    assert g["batchnorm_1"]["params"].eps == 1e-5
+    assert g["leaky_relu_1"]["params"].negative_slope == 0.01
+    assert g["gelu_1"]["params"].approximate == "none"
+    flat = g.expanded()["body"]
+    assert flat[0]["batchnorm"]["momentum"] == 0.1
+
+
+def test_schema_describes_every_layer():
+    from archdsl.jsonschema import dsl_schema
+    from archdsl.layers import REGISTRY
+
+    schema = dsl_schema()
+    assert set(REGISTRY) <= set(schema["$defs"])
+    assert set(schema["$defs"]["conv2d"]["required"]) == {"filters", "kernel"}
+    assert "filters" in schema["$defs"]["conv2d"]["properties"]
