@@ -8,19 +8,19 @@ Example:
 
 from __future__ import annotations
 
+from archdsl.errors import ArchdslError
+
 #: The advice appended to every "files not found" message.
 WHERE_HINT = "set --data-dir or ARCHDSL_DATA, or run with --download"
 
 
-class DataError(Exception):
+class DataError(ArchdslError):
     """A dataset file is missing, truncated, corrupt, unsafe, or fails its checksum.
 
-    The message is one line naming the file path and what to do about it.
+    The message is one line naming the file path and what to do about it (CLI exit code 2).
     """
+
+    kind = "data error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
