@@ -7,19 +7,20 @@ Exit codes: 0 success, 1 a check failed (``expect:`` mismatch, crosscheck out of
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
-from pathlib import Path
 from typing import Any
 
 from archdsl.errors import ArchdslError
 from archdsl.source import DEFAULT_LIMITS, Limits
 
 Command = Callable[[argparse.Namespace], int]
+
+#: Modules under archdsl/commands/, one per group of sub-commands (imported lazily by main).
+COMMAND_MODULES = ("archdsl.commands.core",)
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 
@@ -65,81 +66,6 @@ def load_graph(ns: argparse.Namespace) -> Any:
     return load(ns.spec, limits_from(ns), **parse_overrides(ns.overrides))
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file atomically (temp file + rename), so an interrupted write loses nothing."""
-    from archdsl.fsutil import atomic_write_text
-
-    atomic_write_text(path, text)
-
-
-# ---------------------------------------------------------------------------- commands
-def _check_configure(p: argparse.ArgumentParser) -> None:
-    add_spec_args(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--compact", action="store_true", help="with --json: no indentation")
-
-
-@command(
-    "check", "validate a spec; print shapes, params, MACs and receptive fields", _check_configure
-)
-def cmd_check(ns: argparse.Namespace) -> int:
-    g = load_graph(ns)
-    if ns.json:
-        print(json.dumps(g.to_json(), indent=None if ns.compact else 2))
-    else:
-        from rich.console import Console
-
-        from archdsl.report import summary_table, totals_text
-
-        console = Console(highlight=False)
-        console.print(summary_table(g))
-        console.print(totals_text(g))
-    g.check_expectations()
-    if not ns.json and g.spec.expect is not None:
-        print("expect: all values match")
-    return 0
-
-
-def _expand_configure(p: argparse.ArgumentParser) -> None:
-    add_spec_args(p)
-    p.add_argument("-o", "--output", help="write to this file instead of stdout")
-
-
-@command(
-    "expand",
-    "print the fully expanded flat spec (blocks, repeats, scaling resolved)",
-    _expand_configure,
-)
-def cmd_expand(ns: argparse.Namespace) -> int:
-    import yaml
-
-    g = load_graph(ns)
-    text = yaml.safe_dump(g.expanded(), sort_keys=False, default_flow_style=None, width=100)
-    if ns.output:
-        write_text_atomic(ns.output, text)
-        print(f"wrote {ns.output}", file=sys.stderr)
-    else:
-        print(text, end="")
-    return 0
-
-
-def _schema_configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", help="write to this file instead of stdout")
-
-
-@command("schema", "print the JSON Schema of the DSL (for editor completion)", _schema_configure)
-def cmd_schema(ns: argparse.Namespace) -> int:
-    from archdsl.jsonschema import dsl_schema
-
-    text = json.dumps(dsl_schema(), indent=2) + "\n"
-    if ns.output:
-        write_text_atomic(ns.output, text)
-        print(f"wrote {ns.output}", file=sys.stderr)
-    else:
-        print(text, end="")
-    return 0
-
-
 # ---------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     _load_plugins()
@@ -160,15 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _load_plugins() -> None:
-    """Import the modules that register the commands of other issues (render, backends, train)."""
+    """Import the command modules; each registers its sub-commands with :func:`command`."""
     import importlib
 
-    for mod in ("archdsl.commands",):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,12 +13,13 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from archdsl.errors import Location, SpecError, did_you_mean
 from archdsl.source import DEFAULT_LIMITS, Limits, YList, YMap, load_file, load_text, locate
+from archdsl.trainconfig import TrainConfig
 
 #: Keys of a body entry that belong to the graph, not to the layer's arguments.
 RESERVED_KEYS = ("id", "from", "repeat", "if")
@@ -88,7 +89,9 @@ class Spec(_Strict):
     body: list[Any] = Field(description="the nodes, chained top to bottom")
     outputs: list[str] | None = Field(None, description="output node ids (default: last node)")
     expect: Expect | None = Field(None, description="numbers that `check` verifies")
-    train: dict[str, Any] | None = Field(None, description="training configuration")
+    train: TrainConfig | None = Field(
+        None, description="training configuration (every hyperparameter)"
+    )
 
 
 class Library(_Strict):
@@ -107,43 +110,60 @@ def first_error(exc: ValidationError) -> Any:
 
 
 def validation_error(
-    exc: ValidationError, tree: Any, what: str, prefix: tuple[Any, ...] = ()
+    exc: ValidationError,
+    tree: Any,
+    what: str,
+    prefix: tuple[Any, ...] = (),
+    root: type[BaseModel] | None = None,
 ) -> SpecError:
-    """Turn the first pydantic error into a located, human SpecError."""
+    """Turn the most helpful pydantic error into a located, human SpecError."""
     err = first_error(exc)
     path = prefix + tuple(err["loc"])
     loc = locate(tree, path)
     field = ".".join(str(p) for p in err["loc"]) or what
-    received = err.get("input")
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(err["loc"][-1])
-        parent = locate(tree, path[:-1])
         container = _follow(tree, path[:-1])
         if isinstance(container, YMap):
             loc = container.key_loc(key)
-        fields = _fields_of(getattr(exc, "title", ""))
+        fields = _fields_of(_model_at(root, tuple(err["loc"][:-1])))
+        where = ".".join(str(p) for p in err["loc"][:-1])
+        place = f"'{where}'" if where else what
         return SpecError(
-            f"unknown key '{key}' in {what}.{did_you_mean(key, fields)}",
-            loc or parent,
+            f"unknown key '{key}' in {place}.{did_you_mean(key, fields)}",
+            loc,
             hint=f"valid keys: {', '.join(fields)}" if fields else None,
         )
     if kind == "missing":
         return SpecError(f"{what} is missing the required key '{field}'", loc)
-    shown = _short(received)
+    shown = _short(err.get("input"))
     return SpecError(f"invalid value for '{field}' in {what}: {err['msg']}. Received: {shown}", loc)
 
 
-_MODELS: dict[str, type[BaseModel]] = {
-    "Spec": Spec,
-    "Library": Library,
-    "BlockDef": BlockDef,
-    "Expect": Expect,
-}
+def _model_at(model: type[BaseModel] | None, path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model reached by following ``path`` from ``model`` (for did-you-mean)."""
+    for step in path:
+        if model is None:
+            return None
+        names = {f.alias or n: n for n, f in model.model_fields.items()}
+        if isinstance(step, str) and step in names:
+            model = _first_model(model.model_fields[names[step]].annotation)
+        # else: a list index or dict key; the element's model was already taken
+    return model
 
 
-def _fields_of(title: str) -> list[str]:
-    model = _MODELS.get(title)
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _fields_of(model: type[BaseModel] | None) -> list[str]:
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]
@@ -245,7 +265,7 @@ def validate_spec(tree: YMap) -> Spec:
     try:
         return Spec.model_validate(tree)
     except ValidationError as exc:
-        raise validation_error(exc, tree, "the spec") from None
+        raise validation_error(exc, tree, "the spec", root=Spec) from None
 
 
 def load_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec, YMap]:
@@ -280,7 +300,7 @@ def load_libraries(
         try:
             lib = Library.model_validate(lib_tree)
         except ValidationError as exc:
-            raise validation_error(exc, lib_tree, f"library '{ref}'") from None
+            raise validation_error(exc, lib_tree, f"library '{ref}'", root=Library) from None
         nested = load_libraries(lib.import_, lib_tree, str(path), limits, (*_seen, key))
         for name, bdef in lib.blocks.items():
             nested[name] = (bdef, lib_tree["blocks"][name], str(path))

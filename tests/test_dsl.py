@@ -170,8 +170,16 @@ def test_expect_verified():
 
 
 def test_train_section_is_parsed():
-    g = net("  - relu: {}\n", extra="train: {dataset: digits, epochs: 1}\n")
-    assert g.spec.train == {"dataset": "digits", "epochs": 1}
+    g = net("  - relu: {}\n", extra="train: {dataset: digits, epochs: 2, optimizer: {name: sgd, lr: 0.1}}\n")
+    assert g.spec.train is not None
+    assert (g.spec.train.epochs, g.spec.train.optimizer.name, g.spec.train.optimizer.lr) == (2, "sgd", 0.1)
+    assert g.spec.train.optimizer.momentum == 0.0 and g.spec.train.batch_size == 50
+
+
+def test_train_section_errors_are_located():
+    with pytest.raises(archdsl.SpecError, match="'momentun' in 'train.optimizer'. Did you mean 'momentum'") as info:
+        net("  - relu: {}\n", extra="train:\n  optimizer: {name: sgd, momentun: 0.9}\n")
+    assert (info.value.loc.line, info.value.loc.col) == (5, 26)
 
 
 def test_expand_round_trip():

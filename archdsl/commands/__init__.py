@@ -1,0 +1,1 @@
+"""Sub-commands of the ``archdsl`` CLI, one module per group (see :mod:`archdsl.cli`)."""
