@@ -20,7 +20,7 @@ from archdsl.source import DEFAULT_LIMITS, Limits
 Command = Callable[[argparse.Namespace], int]
 
 #: Modules under archdsl/commands/, one per group of sub-commands (imported lazily by main).
-COMMAND_MODULES = ("archdsl.commands.core",)
+COMMAND_MODULES = ("archdsl.commands.core", "archdsl.commands.backend")
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 

@@ -1,0 +1,120 @@
+"""Backend commands: ``build`` (lower to one framework) and ``crosscheck`` (both, compared)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from archdsl.cli import add_spec_args, command, load_graph
+
+
+def _build_configure(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument("--backend", choices=("torch", "keras"), required=True, help="framework")
+    p.add_argument("--summary", action="store_true", help="print the framework's own summary")
+    p.add_argument("--init", default=None, help="init scheme (default: the spec's `init`)")
+    p.add_argument("--seed", type=int, default=0, help="init seed")
+
+
+@command(
+    "build",
+    "lower a spec to a native PyTorch or Keras model and count its parameters",
+    _build_configure,
+)
+def cmd_build(ns: argparse.Namespace) -> int:
+    from archdsl.backends import load_backend
+
+    g = load_graph(ns)
+    backend = load_backend(ns.backend)
+    model = backend.build(g, init=ns.init, seed=ns.seed)
+    counts = backend.count_params(model)
+    if ns.summary:
+        if ns.backend == "torch":
+            print(model)
+        else:
+            model.summary(line_length=110)
+    analytic = {k: g.params[k] for k in ("trainable", "non_trainable")}
+    status = "matches" if counts == analytic else "DIFFERS FROM"
+    print(
+        f"{ns.backend}: {counts['trainable']:,} trainable + {counts['non_trainable']:,} "
+        f"non-trainable parameters ({status} the analytic count)"
+    )
+    return 0 if counts == analytic else 1
+
+
+def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="max abs diff allowed (default 1e-5 float32, 1e-12 float64)",
+    )
+    p.add_argument("--batch", type=int, default=2, help="random input batch size")
+    p.add_argument("--seed", type=int, default=0, help="init and input seed")
+    p.add_argument(
+        "--train-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train both frameworks N steps on identical batches",
+    )
+    p.add_argument(
+        "--out", default="out/crosscheck", help="folder for report.md (with --train-steps)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command(
+    "crosscheck",
+    "prove the PyTorch and Keras lowerings compute the same thing",
+    _crosscheck_configure,
+)
+def cmd_crosscheck(ns: argparse.Namespace) -> int:
+    from archdsl.crosscheck import forward_check
+
+    g = load_graph(ns)
+    report = forward_check(g, dtype=ns.dtype, tolerance=ns.tolerance, batch=ns.batch, seed=ns.seed)
+    result = report.as_json()
+    ok = report.ok
+    if ns.train_steps:
+        from archdsl.training import train_crosscheck
+
+        train = train_crosscheck(g, ns.train_steps, out_dir=ns.out)
+        result["train"] = train.as_json()
+        ok = ok and train.ok
+    if ns.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_forward(report)
+        if "train" in result:
+            t = result["train"]
+            print(
+                f"training {t['steps']} steps: max rel loss diff {t['max_rel_loss_diff']:.2e}, "
+                f"max param rel diff {t['max_param_rel_diff']:.2e}; report: {ns.out}/report.md"
+            )
+        print("verdict: " + ("the two frameworks agree" if ok else "MISMATCH"))
+    return 0 if ok else 1
+
+
+def _print_forward(report: object) -> None:
+    from archdsl.crosscheck import ForwardReport
+
+    assert isinstance(report, ForwardReport)
+    p = report.params
+    for name in ("analytic", "torch", "keras"):
+        print(
+            f"params {name:>8}: {p[name]['trainable']:,} trainable + "
+            f"{p[name]['non_trainable']:,} non-trainable"
+        )
+    worst = sorted(report.per_node.items(), key=lambda kv: -kv[1])[:3]
+    print(
+        f"forward ({report.dtype}): max abs diff of outputs {report.max_abs_diff:.2e} "
+        f"(tolerance {report.tolerance:.0e}); largest per node: "
+        + ", ".join(f"{k} {v:.1e}" for k, v in worst)
+    )
+    if report.mismatched_shapes:
+        print(f"shape mismatches: {report.mismatched_shapes}")
+    if report.first_divergent_node:
+        print(f"first divergent node: {report.first_divergent_node}")
