@@ -75,3 +75,34 @@ def cmd_schema(ns: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def _render_configure(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="FILE.svg|.png|.pdf|.dot (default: <spec name>.svg in the current folder)",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        metavar="N",
+        help="collapse blocks nested deeper than N into one box (0: every block)",
+    )
+    p.add_argument("--rankdir", default="TB", choices=("TB", "LR"), help="top-bottom or left-right")
+
+
+@command("render", "draw the graph with Graphviz (SVG, PNG, PDF or DOT)", _render_configure)
+def cmd_render(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from archdsl.render import render
+
+    g = load_graph(ns)
+    output = ns.output or f"{Path(ns.spec).stem}.svg"
+    path = render(g, output, depth=ns.depth, rankdir=ns.rankdir)
+    print(f"wrote {path}")
+    return 0

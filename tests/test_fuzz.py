@@ -1,0 +1,38 @@
+"""Bounded fuzzing (hypothesis): valid random specs compile; mutated specs fail only with
+archdsl's own errors. The long run is bench/fuzz.py."""
+
+from __future__ import annotations
+
+from fuzz_specs import mutate, random_spec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import archdsl
+from archdsl.errors import ArchdslError
+from archdsl.graph import ExpectationError
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**9), n=st.integers(1, 14))
+def test_random_valid_specs_compile(seed, n):
+    text = random_spec(seed, n)
+    g = archdsl.loads(text, "fuzz.yaml")
+    assert g.output_shapes == [(3,)]
+    assert g.params["total"] == sum(g[i]["trainable"] + g[i]["non_trainable"] for i in g)
+    # the expanded spec is itself valid and equivalent
+    import yaml
+
+    g2 = archdsl.loads(yaml.safe_dump(g.expanded(), sort_keys=False))
+    assert [g2[i]["shape"] for i in g2] == [g[i]["shape"] for i in g]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**9), mseed=st.integers(0, 10**9))
+def test_mutated_specs_raise_only_archdsl_errors(seed, mseed):
+    text = mutate(random_spec(seed, 6), mseed)
+    try:
+        g = archdsl.loads(text, "fuzz.yaml")
+        g.check_expectations()
+    except (ArchdslError, ExpectationError) as exc:
+        assert exc.message  # one clear message
+        exc.render(text)
