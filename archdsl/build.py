@@ -147,15 +147,18 @@ class Builder:
                 getattr(entry, "loc", loc),
                 hint="for example: - conv2d: {filters: 32, kernel: 3}",
             )
-        kind = next(iter(entry))
-        kind_loc = entry.key_loc(kind)
-        raw = entry[kind]
+        key = next(iter(entry))
+        kind_loc = entry.key_loc(key)
+        raw = entry[key]
+        kind = evaluate_value(key, frame.env, kind_loc)  # `- $act: {}` picks the type by argument
+        if not isinstance(kind, str):
+            raise SpecError(f"a node type must be a name, received {kind!r}", kind_loc)
         if raw is None:
             raw = YMap(loc=kind_loc)
         if not isinstance(raw, YMap):
             raise SpecError(
                 f"arguments of '{kind}' must be a mapping, received {_describe(raw)}",
-                entry.value_loc(kind),
+                entry.value_loc(key),
                 hint=f"write `- {kind}: {{}}` for no arguments",
             )
         if kind not in REGISTRY and kind not in self.blocks and kind not in self.spec.blocks:

@@ -66,7 +66,9 @@ class ForwardReport:
         }
 
 
-def random_inputs(graph: Graph, batch: int = 2, seed: int = 0, dtype: str = "float32") -> list[np.ndarray]:
+def random_inputs(
+    graph: Graph, batch: int = 2, seed: int = 0, dtype: str = "float32"
+) -> list[np.ndarray]:
     """Standard-normal inputs in the IR layout (N, C, *spatial), one per graph input."""
     rng = np.random.default_rng(seed)
     return [rng.standard_normal((batch, *s)).astype(dtype) for s in graph.input_shapes]

@@ -4,6 +4,7 @@ A value written ``$name`` is the argument ``name``; ``${...}`` is an expression 
 A string with ``${...}`` inside other text is interpolated (``"stage${i}"``). Expressions are parsed
 with :mod:`ast` and only a whitelist of node kinds and functions is interpreted.
 
+Operators: arithmetic, comparisons, ``and or not``, ``a if c else b``, indexing ``xs[i]``.
 Functions: ``min max abs round int float ceil floor sqrt make_divisible round_filters
 round_repeats``.
 
@@ -153,6 +154,18 @@ def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
         return _eval(node.body, env) if _eval(node.test, env) else _eval(node.orelse, env)
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_eval(e, env) for e in node.elts]
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        seq, index = _eval(node.value, env), _eval(node.slice, env)
+        if (
+            not isinstance(seq, (list, str))
+            or isinstance(index, bool)
+            or not isinstance(index, int)
+        ):
+            raise ExprError("indexing needs a list (or string) and an integer index")
+        try:
+            return seq[index]
+        except IndexError:
+            raise ExprError(f"index {index} out of range for a list of {len(seq)}") from None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         name = node.func.id
         if name not in FUNCTIONS:

@@ -85,6 +85,9 @@ def dsl_schema() -> dict[str, Any]:
     block = defs.get("BlockDef")
     if block:
         block["properties"]["body"] = {"type": "array", "items": {"$ref": "#/$defs/Node"}}
+    # a spec that `extends` another takes its body from there
+    schema["required"] = [r for r in schema.get("required", []) if r != "body"]
+    schema["anyOf"] = [{"required": ["body"]}, {"required": ["extends"]}]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "archdsl spec"
 

@@ -209,3 +209,20 @@ def test_schema_describes_every_layer():
     assert set(REGISTRY) <= set(schema["$defs"])
     assert set(schema["$defs"]["conv2d"]["required"]) == {"filters", "kernel"}
     assert "filters" in schema["$defs"]["conv2d"]["properties"]
+
+
+def test_type_chosen_by_argument_and_indexing():
+    g = net(
+        "  - stage: {act: hard_swish, widths: [4, 6]}\n",
+        extra=textwrap.dedent("""\
+            blocks:
+              stage:
+                args: {act: str, widths: list}
+                body:
+                  - conv2d: {filters: "${widths[1]}", kernel: 1}
+                  - $act: {id: act}
+            """),
+    )
+    assert g["stage_1.act"]["type"] == "hard_swish" and g["stage_1.act"]["shape"] == (6, 8, 8)
+    with pytest.raises(archdsl.SpecError, match="unknown layer type 'hardswish'.*hard_swish"):
+        net("  - $act: {}\n", extra="args: {act: hardswish}\n")
