@@ -47,10 +47,29 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a spec argument, e.g. --set width=1.2 (repeatable)",
     )
+    p.add_argument(
+        "--input-shape",
+        dest="input_shapes",
+        action="append",
+        default=None,
+        type=_shape,
+        metavar="C,H,W",
+        help="replace the input shape, e.g. --input-shape 3,64,64 (once per input)",
+    )
     lim = p.add_argument_group("limits (untrusted specs)")
     for f in fields(Limits):
         flag = "--" + f.name.replace("_", "-")
         lim.add_argument(flag, type=int, default=None, metavar="N", help=f"default {f.default:,}")
+
+
+def _shape(text: str) -> list[int]:
+    try:
+        dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected C,H,W integers, received '{text}'") from None
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes, received '{text}'")
+    return dims
 
 
 def limits_from(ns: argparse.Namespace) -> Limits:
@@ -63,7 +82,7 @@ def limits_from(ns: argparse.Namespace) -> Limits:
 def load_graph(ns: argparse.Namespace) -> Any:
     from archdsl.graph import load, parse_overrides
 
-    return load(ns.spec, limits_from(ns), **parse_overrides(ns.overrides))
+    return load(ns.spec, limits_from(ns), ns.input_shapes, **parse_overrides(ns.overrides))
 
 
 # ---------------------------------------------------------------------------- main

@@ -184,9 +184,18 @@ def _apply_overrides(spec: Spec, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def compile_spec(
-    spec: Spec, tree: YMap, overrides: dict[str, Any] | None = None, limits: Limits = DEFAULT_LIMITS
+    spec: Spec,
+    tree: YMap,
+    overrides: dict[str, Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    input_shapes: list[list[int]] | None = None,
 ) -> Graph:
-    """Expand, build and run all passes on a validated spec."""
+    """Expand, build and run all passes on a validated spec.
+
+    ``input_shapes`` replaces the spec's input shape(s), e.g. to run a zoo model at 64×64.
+    """
+    if input_shapes is not None:
+        spec = _with_inputs(spec, input_shapes)
     args = _apply_overrides(spec, overrides or {})
     from archdsl.expr import evaluate_value
 
@@ -207,21 +216,45 @@ def compile_spec(
     return Graph(g, spec, tree, args)
 
 
-def load(path: str | Path, limits: Limits = DEFAULT_LIMITS, **overrides: Any) -> Graph:
+def _with_inputs(spec: Spec, shapes: list[list[int]]) -> Spec:
+    names = ["input"] if spec.input is not None else list(spec.inputs or {})
+    if len(shapes) != len(names):
+        raise SpecError(
+            f"--input-shape given {len(shapes)} time(s), but the spec has {len(names)} input(s): "
+            f"{', '.join(names)}"
+        )
+    if spec.input is not None:
+        return spec.model_copy(update={"input": list(shapes[0])})
+    return spec.model_copy(update={"inputs": dict(zip(names, map(list, shapes)))})
+
+
+def load(
+    path: str | Path,
+    limits: Limits = DEFAULT_LIMITS,
+    input_shapes: list[list[int]] | None = None,
+    **overrides: Any,
+) -> Graph:
     """Load, validate and compile a spec file.
 
-    Keyword arguments override the spec's ``args`` (like ``--set``).
+    Keyword arguments override the spec's ``args`` (like ``--set``); ``input_shapes`` replaces
+    the input shape(s) (like ``--input-shape``).
 
     >>> load("specs/cifar10_cnn.yaml").output_shapes
     [(10,)]
+    >>> load("specs/resnet18.yaml", input_shapes=[[3, 64, 64]]).output_shapes
+    [(1000,)]
     """
     spec, tree = load_spec(path, limits)
-    return compile_spec(spec, tree, overrides, limits)
+    return compile_spec(spec, tree, overrides, limits, input_shapes)
 
 
 def loads(
-    text: str, file: str = "<string>", limits: Limits = DEFAULT_LIMITS, **overrides: Any
+    text: str,
+    file: str = "<string>",
+    limits: Limits = DEFAULT_LIMITS,
+    input_shapes: list[list[int]] | None = None,
+    **overrides: Any,
 ) -> Graph:
     """Like :func:`load` for YAML text."""
     spec, tree = load_spec_text(text, file, limits)
-    return compile_spec(spec, tree, overrides, limits)
+    return compile_spec(spec, tree, overrides, limits, input_shapes)

@@ -36,7 +36,7 @@ def test_check_set_override(capsys):
     assert main(["check", "specs/cifar10_cnn.yaml", "--json", "--set", "classes=100"]) == 0
     assert json.loads(capsys.readouterr().out)["output_shapes"] == [[100]]
     assert main(["check", "specs/cifar10_cnn.yaml", "--set", "classes=100"]) == 0
-    assert "expect: not checked (arguments overridden with --set)" in capsys.readouterr().out
+    assert "expect: not checked (spec overridden with --set / --input-shape)" in capsys.readouterr().out
 
 
 def test_expand_round_trips(tmp_path, capsys):
@@ -60,3 +60,10 @@ def test_shipped_schema_is_current():
 
     with open("docs/archdsl.schema.json") as fh:
         assert json.load(fh) == json.loads(json.dumps(dsl_schema())), "run `archdsl schema -o docs/archdsl.schema.json`"
+
+
+def test_input_shape_override(capsys):
+    assert main(["check", "specs/resnet18.yaml", "--json", "--input-shape", "3,64,64"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["input_shapes"] == [[3, 64, 64]] and out["output_shapes"] == [[1000]]
+    assert out["params"]["trainable"] == 11_689_512
