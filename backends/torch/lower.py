@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-import math
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from archdsl.errors import BackendError
+from archdsl.layers import REGISTRY
 from archdsl.layers.geometry import ntuple
 from archdsl.layers.pool import avg_pool_divisor
 
@@ -55,8 +56,8 @@ def lowering(*keys: str) -> Callable[[Lowering], Lowering]:
 
 
 def _dims(node: Node) -> int:
-    """Number of spatial dimensions of a windowed layer (from the ``conv2d``-style key)."""
-    return int(node["type"][-2])
+    """Number of spatial dimensions of a windowed layer type (its registry ``dims``)."""
+    return int(REGISTRY[node["type"]].dims)  # type: ignore[attr-defined]
 
 
 def torch_pad(pads: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
@@ -179,7 +180,7 @@ def lower_transposed(node: Node, ins: list[Shape]) -> nn.Module:
 
 @lowering("max_pool1d", "max_pool2d", "max_pool3d")
 def lower_max_pool(node: Node, ins: list[Shape]) -> nn.Module:
-    """Native ``nn.MaxPoolNd`` when it can pad; else −∞ ``F.pad`` + pool (:class:`PaddedMaxPool2d`)."""
+    """Native ``nn.MaxPoolNd`` when it can pad; else −∞ ``F.pad`` + pool (``PaddedMaxPool2d``)."""
     p, dims = node["params"], _dims(node)
     k = ntuple(p.pool, dims, "pool")
     s = ntuple(p.stride if p.stride is not None else p.pool, dims, "stride")
@@ -226,25 +227,30 @@ def lower_global_max(node: Node, ins: list[Shape]) -> nn.Module:
 
 _BN: dict[int, type[nn.Module]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d,
                                    4: nn.BatchNorm3d}
+_BN_HAS_BIAS = "bias" in inspect.signature(nn.BatchNorm2d.__init__).parameters
 
 
 @lowering("batchnorm")
 def lower_batchnorm(node: Node, ins: list[Shape]) -> nn.Module:
     """``nn.BatchNorm1d/2d/3d`` by input rank, momentum and eps from the IR (torch convention).
 
-    ``scale: false`` / ``center: false`` leave out γ / β: the module is built with
-    ``affine=False`` and gets only the parameters the IR counts (``weight`` = γ, ``bias`` = β).
+    ``center: false`` uses the native ``bias=False``; otherwise, without γ or β, the module is
+    built with ``affine=False`` and gets only the parameters the IR counts (``weight`` = γ,
+    ``bias`` = β), so parameter counts stay exact.
     """
     p = node["params"]
     c = ins[0][0]
     cls = _BN.get(len(ins[0]), M.BatchNormNd)
-    both = p.scale and p.center
-    bn = cls(c, eps=p.eps, momentum=p.momentum, affine=both, track_running_stats=True)
-    if not both:
-        if p.scale:
-            bn.weight = nn.Parameter(torch.ones(c))
-        if p.center:
-            bn.bias = nn.Parameter(torch.zeros(c))
+    kw: dict[str, Any] = {"eps": p.eps, "momentum": p.momentum, "track_running_stats": True}
+    if p.scale and p.center:
+        return cls(c, affine=True, **kw)
+    if p.scale and _BN_HAS_BIAS:
+        return cls(c, affine=True, bias=False, **kw)
+    bn = cls(c, affine=False, **kw)
+    if p.scale:
+        bn.weight = nn.Parameter(torch.ones(c))
+    if p.center:
+        bn.bias = nn.Parameter(torch.zeros(c))
     return bn
 
 
@@ -384,4 +390,3 @@ def lower_node(node_id: str, node: Node, ins: list[Shape]) -> nn.Module:
 
 
 __all__ = ["LOWERINGS", "lower_node", "lowering", "torch_pad"]
-_ = math  # math kept for lowerings added by extensions

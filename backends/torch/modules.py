@@ -46,7 +46,7 @@ class _ExplicitPad:
         self.pad_value = float(pad_value)
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(F.pad(x, self.explicit_pad, value=self.pad_value))  # type: ignore[misc,no-any-return]
+        return super().forward(F.pad(x, self.explicit_pad, value=self.pad_value))  # type: ignore[misc]
 
     def extra_repr(self) -> str:
         base = super().extra_repr()  # type: ignore[misc]
@@ -93,7 +93,7 @@ class _Cropped:
 
     def forward(self, x: Tensor) -> Tensor:
         y = super().forward(x)  # type: ignore[misc]
-        return y[self._index]  # type: ignore[no-any-return]
+        return y[self._index]
 
     def _init_crop(self, crop: tuple[tuple[int, int], ...]) -> None:
         self.crop = tuple((int(a), int(b)) for a, b in crop)
@@ -205,14 +205,14 @@ class SeparableConv(nn.Module):
         self.pointwise = pointwise
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.pointwise(self.depthwise(x))  # type: ignore[no-any-return]
+        return self.pointwise(self.depthwise(x))
 
 
 class BatchNormNd(nn.BatchNorm1d):
     """BatchNorm over the channel axis of an input with more than 3 spatial dimensions."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.flatten(2)).view(x.shape)
+        return super().forward(x.flatten(2)).reshape(x.shape)
 
 
 # --------------------------------------------------------------------------- merges and ops
