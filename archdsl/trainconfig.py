@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,11 +40,12 @@ class OptimizerConfig(_Strict):
         "decoupled: w -= lr·wd·w (AdamW, every Keras optimizer)",
     )
 
-    @model_validator(mode="after")
-    def _adamw_is_decoupled(self) -> OptimizerConfig:
-        if self.name == "adamw" and self.decay != "decoupled":
-            return self.model_copy(update={"decay": "decoupled"})
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _adamw_is_decoupled(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") == "adamw":
+            return {**data, "decay": "decoupled"}
+        return data
 
 
 class ScheduleConfig(_Strict):

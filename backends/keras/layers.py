@@ -129,8 +129,14 @@ class SeparablePooling3D(keras.layers.Layer):
         array([7.])
     """
 
-    def __init__(self, mode: str, pool_size: Sequence[int], strides: Sequence[int],
-                 padding: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        mode: str,
+        pool_size: Sequence[int],
+        strides: Sequence[int],
+        padding: str,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if mode not in ("max", "average"):
             raise ValueError(f"mode must be 'max' or 'average'. Received: mode={mode!r}")
@@ -151,8 +157,13 @@ class SeparablePooling3D(keras.layers.Layer):
         return tuple(out)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mode": self.mode, "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding}
+        return {
+            **super().get_config(),
+            "mode": self.mode,
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -196,7 +207,11 @@ class ExplicitAveragePooling(keras.layers.Layer):
             )
         spatial = tuple(int(n) for n in input_shape[1:-1])  # type: ignore[arg-type]
         divisor = avg_pool_divisor(
-            spatial, self.pool_size, self.strides, self.pads, self.counted_pads,
+            spatial,
+            self.pool_size,
+            self.strides,
+            self.pads,
+            self.counted_pads,
             self.count_include_pad,
         )
         self._factor = (math.prod(self.pool_size) / divisor)[..., None]
@@ -248,22 +263,33 @@ class _SlicedOutput:
 
 def _make_sliced(base: type[keras.layers.Layer]) -> type[keras.layers.Layer]:
     name = "Sliced" + base.__name__
-    cls = type(name, (_SlicedOutput, base), {
-        "__doc__": f"``keras.layers.{base.__name__}`` followed by a static output slice.",
-        "__module__": __name__,
-    })
+    cls = type(
+        name,
+        (_SlicedOutput, base),
+        {
+            "__doc__": f"``keras.layers.{base.__name__}`` followed by a static output slice.",
+            "__module__": __name__,
+        },
+    )
     registered: type[keras.layers.Layer] = keras.saving.register_keras_serializable(
-        package=_PACKAGE, name=name)(cls)
+        package=_PACKAGE, name=name
+    )(cls)
     return registered
 
 
 _SLICED: dict[type, type[keras.layers.Layer]] = {
     base: _make_sliced(base)
     for base in (
-        keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-        keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
-        keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
-        keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+        keras.layers.Conv1D,
+        keras.layers.Conv2D,
+        keras.layers.Conv3D,
+        keras.layers.DepthwiseConv1D,
+        keras.layers.DepthwiseConv2D,
+        keras.layers.SeparableConv1D,
+        keras.layers.SeparableConv2D,
+        keras.layers.Conv1DTranspose,
+        keras.layers.Conv2DTranspose,
+        keras.layers.Conv3DTranspose,
     )
 }
 
@@ -326,11 +352,13 @@ class GeneralConvTranspose(keras.layers.Layer):
     def build(self, input_shape: Sequence[int | None]) -> None:
         self.kernel = self.add_weight(
             shape=(*self.kernel_size, self.filters, int(input_shape[-1])),  # type: ignore[arg-type]
-            initializer="glorot_uniform", name="kernel",
+            initializer="glorot_uniform",
+            name="kernel",
         )
         self.bias = (
             self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
-            if self.use_bias else None
+            if self.use_bias
+            else None
         )
 
     def call(self, inputs: Any) -> Any:
@@ -354,8 +382,14 @@ class GeneralConvTranspose(keras.layers.Layer):
         width = [(0, 0), *((k - 1, k - 1 + e) for k, e in zip(self._k_eff, self.ext)), (0, 0)]
         x = ops.pad(x, width)
         kernel = ops.swapaxes(ops.flip(self.kernel, axis=tuple(range(rank))), -1, -2)
-        y = ops.conv(x, kernel, strides=1, padding="valid", data_format="channels_last",
-                     dilation_rate=self.dilation_rate)
+        y = ops.conv(
+            x,
+            kernel,
+            strides=1,
+            padding="valid",
+            data_format="channels_last",
+            dilation_rate=self.dilation_rate,
+        )
         index = [slice(None)] * (rank + 2)
         for i, (b, e) in enumerate(self.crops):
             index[1 + i] = slice(b, int(y.shape[1 + i]) - max(e, 0))
@@ -366,8 +400,9 @@ class GeneralConvTranspose(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple:
         out: list[int | None] = [input_shape[0]]
-        for n, k, s, e, (b, a) in zip(input_shape[1:-1], self._k_eff, self.strides, self.ext,
-                                      self.crops):
+        for n, k, s, e, (b, a) in zip(
+            input_shape[1:-1], self._k_eff, self.strides, self.ext, self.crops
+        ):
             out.append(None if n is None else s * (n - 1) + k + e - b - max(a, 0))
         return (*out, self.filters)
 
@@ -477,7 +512,12 @@ class TorchLikeBatchNormalization(keras.layers.BatchNormalization):
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
         if not (training and self.trainable) or mask is not None or self.renorm:
             return super().call(inputs, training=training, mask=mask)
-        compute_dtype = keras.backend.result_type(inputs.dtype, "float32")
+        # float64 stays float64 on every backend (JAX's result_type(float64, float32) is float32)
+        compute_dtype = (
+            "float64"
+            if inputs.dtype == "float64"
+            else keras.backend.result_type(inputs.dtype, "float32")
+        )
         x = ops.cast(inputs, compute_dtype)
         rank = len(x.shape)
         axis = self.axis % rank
@@ -485,15 +525,16 @@ class TorchLikeBatchNormalization(keras.layers.BatchNormalization):
         mean, variance = ops.moments(x, axes=reduce_axes, synchronized=self.synchronized)
         n = ops.cast(ops.size(x) // ops.shape(x)[axis], compute_dtype)
         unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
-        momentum = ops.cast(self.momentum, compute_dtype)
+        momentum = ops.convert_to_tensor(self.momentum, dtype=compute_dtype)  # no float32 rounding
         moving_mean = ops.cast(self.moving_mean, compute_dtype)
         moving_variance = ops.cast(self.moving_variance, compute_dtype)
         self.moving_mean.assign(
             ops.cast(moving_mean * momentum + mean * (1.0 - momentum), self.moving_mean.dtype)
         )
         self.moving_variance.assign(
-            ops.cast(moving_variance * momentum + unbiased * (1.0 - momentum),
-                     self.moving_variance.dtype)
+            ops.cast(
+                moving_variance * momentum + unbiased * (1.0 - momentum), self.moving_variance.dtype
+            )
         )
         gamma = ops.cast(self.gamma, compute_dtype) if self.scale else None
         beta = ops.cast(self.beta, compute_dtype) if self.center else None
