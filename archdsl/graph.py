@@ -135,10 +135,12 @@ class Graph:
         for key in got:
             want = getattr(exp, key)
             if want is not None and want != got[key]:
-                bad.append(f"{key}: expected {want}, computed {got[key]}")
+                bad.append(key)
         if bad:
-            loc = self.tree["expect"].loc if "expect" in self.tree else self.tree.loc
-            raise ExpectationError("; ".join(bad), loc)
+            tree = self.tree.get("expect")
+            loc = tree.value_loc(bad[0]) if isinstance(tree, YMap) else self.tree.loc
+            text = "; ".join(f"{k}: expected {getattr(exp, k)}, computed {got[k]}" for k in bad)
+            raise ExpectationError(text, loc)
 
     def to_torch(self, **kwargs: Any) -> Any:
         """Lower to a native ``torch.nn.Module`` (needs the ``torch`` extra)."""

@@ -13,22 +13,25 @@ import collections
 import sys
 import time
 import traceback
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from fuzz_specs import mutate, random_spec  # noqa: E402
-
-import archdsl  # noqa: E402
-from archdsl.errors import ArchdslError  # noqa: E402
+import archdsl
+from archdsl.errors import ArchdslError
+from archdsl.fuzz import mutate, random_spec
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--count", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backends", type=int, default=0, metavar="N",
-                    help="crosscheck N valid specs in both frameworks")
+    ap.add_argument(
+        "--backends",
+        type=int,
+        default=0,
+        metavar="N",
+        help="crosscheck N valid specs in both frameworks",
+    )
     ns = ap.parse_args()
     outcomes: collections.Counter[str] = collections.Counter()
     crashes = []
@@ -62,7 +65,9 @@ def main() -> int:
             r = forward_check(g)
             worst = max(worst, r.max_abs_diff)
             bad += not r.ok
-        print(f"crosschecked {ns.backends} valid specs: {bad} failed, worst max abs diff {worst:.2e}")
+        print(
+            f"crosschecked {ns.backends} valid specs: {bad} failed, worst max abs diff {worst:.2e}"
+        )
     return 1 if crashes else 0
 
 

@@ -3,12 +3,12 @@ archdsl's own errors. The long run is bench/fuzz.py."""
 
 from __future__ import annotations
 
-from fuzz_specs import mutate, random_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archdsl
 from archdsl.errors import ArchdslError
+from archdsl.fuzz import mutate, random_spec
 from archdsl.graph import ExpectationError
 
 

@@ -57,7 +57,9 @@ def cmd_expand(ns: argparse.Namespace) -> int:
     import yaml
 
     g = load_graph(ns)
-    text = yaml.safe_dump(g.expanded(), sort_keys=False, default_flow_style=None, width=100)
+    text = yaml.safe_dump(
+        g.expanded(), sort_keys=False, default_flow_style=None, width=100, allow_unicode=True
+    )
     if ns.output:
         atomic_write_text(ns.output, text)
         print(f"wrote {ns.output}", file=sys.stderr)
@@ -89,7 +91,7 @@ def _render_configure(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         default=None,
-        help="FILE.svg|.png|.pdf|.dot (default: <spec name>.svg in the current folder)",
+        help="FILE.svg/.png/.pdf/.dot (default: the spec's file name with .svg, here)",
     )
     p.add_argument(
         "--depth",

@@ -31,7 +31,9 @@ class PoolParams(Params):
 
 class AvgPoolParams(PoolParams):
     count_include_pad: bool = Field(
-        False, description="divide by the full window including explicit padding (PyTorch default)"
+        False,
+        description="true: divide by the window including explicit padding (PyTorch's default); "
+        "false: by the real input cells only (Keras/TF)",
     )
 
 

@@ -1,20 +1,45 @@
-"""Generators for fuzzing: random valid specs built from the layer registry, and mutations.
+"""Spec generators for fuzzing: random valid specs from the layer registry, and mutations.
 
-Used by tests/test_fuzz.py (bounded, in `make test`) and bench/fuzz.py (the long run).
+Used by tests/test_fuzz.py (bounded, in ``make test``) and bench/fuzz.py (the long run).
+
+Example:
+    >>> import archdsl
+    >>> archdsl.loads(random_spec(seed=1)).output_shapes
+    [(3,)]
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 SPATIAL_LAYERS = [
-    "conv2d", "depthwise_conv2d", "separable_conv2d", "conv_transpose2d", "max_pool2d",
-    "avg_pool2d", "batchnorm", "relu", "gelu", "swish", "hard_swish", "leaky_relu", "elu",
-    "sigmoid", "tanh", "hard_sigmoid", "relu6", "identity", "zero_padding", "scale",
-    "spatial_dropout", "dropout",
+    "conv2d",
+    "depthwise_conv2d",
+    "separable_conv2d",
+    "conv_transpose2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "batchnorm",
+    "relu",
+    "gelu",
+    "swish",
+    "hard_swish",
+    "leaky_relu",
+    "elu",
+    "sigmoid",
+    "tanh",
+    "hard_sigmoid",
+    "relu6",
+    "identity",
+    "zero_padding",
+    "scale",
+    "spatial_dropout",
+    "dropout",
 ]
 
 
@@ -23,7 +48,7 @@ class SpecBuilder:
     rng: random.Random
     channels: int = 3
     size: int = 12
-    body: list[dict] = field(default_factory=list)
+    body: list[dict[str, Any]] = field(default_factory=list)
     shapes: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (C, H) square maps
     counter: int = 0
 
@@ -31,7 +56,9 @@ class SpecBuilder:
         self.counter += 1
         return f"n{self.counter}"
 
-    def add(self, kind: str, args: dict, c: int, h: int, src: str | list[str] | None = None) -> str:
+    def add(
+        self, kind: str, args: dict[str, Any], c: int, h: int, src: str | list[str] | None = None
+    ) -> str:
         nid = self.new_id()
         entry = {"id": nid, **args}
         if src is not None:
@@ -53,8 +80,15 @@ class SpecBuilder:
             g = r.choice([g for g in (1, 2, 3) if c % g == 0])
             f = g * r.randint(1, 3)
             d = r.choice([1, 1, 2])
-            args = {"filters": f, "kernel": k, "stride": s, "padding": pad, "dilation": d, "groups": g,
-                    "bias": r.random() < 0.5}
+            args = {
+                "filters": f,
+                "kernel": k,
+                "stride": s,
+                "padding": pad,
+                "dilation": d,
+                "groups": g,
+                "bias": r.random() < 0.5,
+            }
             keff = d * (k - 1) + 1
             out = _out(h, keff, s, pad)
             if out >= 1:
@@ -63,7 +97,9 @@ class SpecBuilder:
             m = r.choice([1, 2])
             out = _out(h, k, s, pad)
             if out >= 1:
-                self.add(kind, {"kernel": k, "stride": s, "padding": pad, "multiplier": m}, c * m, out)
+                self.add(
+                    kind, {"kernel": k, "stride": s, "padding": pad, "multiplier": m}, c * m, out
+                )
         elif kind == "separable_conv2d":
             f = r.randint(1, 6)
             out = _out(h, k, s, pad)
@@ -90,8 +126,18 @@ class SpecBuilder:
             self.add(kind, {"negative_slope": 0.1}, c, h)
         elif kind == "batchnorm":
             self.add(kind, {"eps": 0.001}, c, h)
-        elif kind in ("relu", "gelu", "swish", "hard_swish", "elu", "sigmoid", "tanh",
-                      "hard_sigmoid", "relu6", "identity"):
+        elif kind in (
+            "relu",
+            "gelu",
+            "swish",
+            "hard_swish",
+            "elu",
+            "sigmoid",
+            "tanh",
+            "hard_sigmoid",
+            "relu6",
+            "identity",
+        ):
             self.add(kind, {}, c, h)
 
     def merge(self) -> None:
@@ -115,7 +161,11 @@ class SpecBuilder:
         # dangling nodes are errors: feed every unused node into a final concat of pooled features
         used = {s for e in self.body for a in e.values() for s in _as_list(a.get("from"))}
         ids = [next(iter(e.values()))["id"] for e in self.body]
-        used.update(a for a, b in zip(ids, ids[1:]) if "from" not in next(iter(self.body[ids.index(b)].values())))
+        used.update(
+            a
+            for a, b in itertools.pairwise(ids)
+            if "from" not in next(iter(self.body[ids.index(b)].values()))
+        )
         tails = [i for i in ids if i not in used]
         pooled = []
         for t in tails:
@@ -126,7 +176,7 @@ class SpecBuilder:
         return yaml.safe_dump(doc, sort_keys=False)
 
 
-def _as_list(v: object) -> list:
+def _as_list(v: object) -> list[Any]:
     if v is None:
         return []
     return list(v) if isinstance(v, list) else [v]
@@ -135,7 +185,7 @@ def _as_list(v: object) -> list:
 def _out(n: int, k: int, s: int, pad: object) -> int:
     if pad == "same":
         return -(-n // s)
-    p = 0 if pad == "valid" else int(pad)  # type: ignore[call-overload]
+    p = 0 if pad == "valid" else int(str(pad))
     return (n + 2 * p - k) // s + 1 if n + 2 * p >= k else 0
 
 
@@ -144,8 +194,33 @@ def random_spec(seed: int, n_layers: int = 8) -> str:
     return SpecBuilder(random.Random(seed)).spec(n_layers)
 
 
-TOKENS = ["0", "-1", "1.5", "''", "[]", "{}", "null", "true", "$x", "${1/0}", "${", ":", "- ", "&a",
-          "*a", "!!str", "'", '"', "\t", "99999999999", "nan", "[[1, 2]]", "same", "from", "id"]
+TOKENS = [
+    "0",
+    "-1",
+    "1.5",
+    "''",
+    "[]",
+    "{}",
+    "null",
+    "true",
+    "$x",
+    "${1/0}",
+    "${",
+    ":",
+    "- ",
+    "&a",
+    "*a",
+    "!!str",
+    "'",
+    '"',
+    "\t",
+    "99999999999",
+    "nan",
+    "[[1, 2]]",
+    "same",
+    "from",
+    "id",
+]
 
 
 def mutate(text: str, seed: int) -> str:
@@ -168,7 +243,7 @@ def mutate(text: str, seed: int) -> str:
             del lines[i]
         elif op < 0.85 and lines[i]:
             j = rng.randrange(len(lines[i]))
-            lines[i] = lines[i][:j] + lines[i][j + 1:]
+            lines[i] = lines[i][:j] + lines[i][j + 1 :]
         else:
             lines[i] = lines[i].replace(": ", ": " + rng.choice(TOKENS) + " ", 1)
     return "\n".join(lines) + "\n"
