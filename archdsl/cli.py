@@ -20,7 +20,12 @@ from archdsl.source import DEFAULT_LIMITS, Limits
 Command = Callable[[argparse.Namespace], int]
 
 #: Modules under archdsl/commands/, one per group of sub-commands (imported lazily by main).
-COMMAND_MODULES = ("archdsl.commands.core", "archdsl.commands.backend")
+COMMAND_MODULES = (
+    "archdsl.commands.core",
+    "archdsl.commands.backend",
+    "archdsl.commands.train",
+    "archdsl.commands.importer",
+)
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 
