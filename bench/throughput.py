@@ -90,12 +90,13 @@ def keras_models() -> tuple[Callable[[], None], Callable[[], None]]:
 
 
 def measure(a: Callable[[], None], b: Callable[[], None], steps: int, rounds: int) -> tuple[float, float]:
-    for _ in range(3):  # warm up (graph tracing, allocator)
+    for _ in range(5):  # warm up (graph tracing, allocator)
         a()
         b()
     ta, tb = [], []
-    for _ in range(rounds):
-        for fn, out in ((a, ta), (b, tb)):
+    for r in range(rounds):
+        order = ((a, ta), (b, tb)) if r % 2 == 0 else ((b, tb), (a, ta))  # ABBA: no order bias
+        for fn, out in order:
             t0 = time.perf_counter()
             for _ in range(steps):
                 fn()
