@@ -55,12 +55,17 @@ def main() -> None:
         cli = []
         for _ in range(3):
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "archdsl", "check", str(path), "--json"],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "archdsl", "check", str(path), "--json"],
+                check=True,
+                capture_output=True,
+            )
             cli.append(time.perf_counter() - t0)
     print(f"nodes: {len(g)}  params: {g.params['total']:,}")
-    print(f"in-process load+compile: median {statistics.median(times) * 1000:.1f} ms "
-          f"(min {min(times) * 1000:.1f} ms, {ns.repeats} runs)")
+    print(
+        f"in-process load+compile: median {statistics.median(times) * 1000:.1f} ms "
+        f"(min {min(times) * 1000:.1f} ms, {ns.repeats} runs)"
+    )
     cli_ms = statistics.median(cli) * 1000
     print(f"CLI `archdsl check --json` (new interpreter): median {cli_ms:.0f} ms")
 

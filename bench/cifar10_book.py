@@ -60,8 +60,10 @@ def versions() -> str:
     import keras
     import torch
 
-    return (f"torch {torch.__version__}, keras {keras.__version__} ({keras.backend.backend()}), "
-            f"python {platform.python_version()}, {os.cpu_count()} CPU cores")
+    return (
+        f"torch {torch.__version__}, keras {keras.__version__} ({keras.backend.backend()}), "
+        f"python {platform.python_version()}, {os.cpu_count()} CPU cores"
+    )
 
 
 def table(result: TrainResult) -> str:
@@ -90,11 +92,19 @@ def check_targets(result: TrainResult) -> list[tuple[str, bool]]:
         if epoch in by_epoch:
             for fw in ("torch", "keras"):
                 acc = by_epoch[epoch][fw]["val_acc"]
-                checks.append((f"{fw} epoch {epoch}: {100 * acc:.2f}% >= "
-                               f"{100 * TARGETS[key]:.0f}%", acc >= TARGETS[key]))
+                checks.append(
+                    (
+                        f"{fw} epoch {epoch}: {100 * acc:.2f}% >= {100 * TARGETS[key]:.0f}%",
+                        acc >= TARGETS[key],
+                    )
+                )
     worst = max(abs(r["torch"]["val_acc"] - r["keras"]["val_acc"]) for r in result.epochs)
-    checks.append((f"largest spread {100 * worst:.2f} points <= {TARGETS['spread_points']}",
-                   100 * worst <= TARGETS["spread_points"]))
+    checks.append(
+        (
+            f"largest spread {100 * worst:.2f} points <= {TARGETS['spread_points']}",
+            100 * worst <= TARGETS["spread_points"],
+        )
+    )
     return checks
 
 
@@ -105,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="out/bench/cifar10_book")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     ap.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.npz")
-    ap.add_argument("--dtype", default="float32", choices=("float32", "float64"),
-                    help="float64 shows how much of the remaining spread is float32 round-off")
+    ap.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "float64"),
+        help="float64 shows how much of the remaining spread is float32 round-off",
+    )
     ns = ap.parse_args(argv)
 
     graph = archdsl.load(ROOT / "specs" / "cifar10_cnn.yaml")
@@ -125,11 +139,19 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    result = run_training(graph, config, data_dir=ns.data_dir, out_dir=ns.out, resume=ns.resume,
-                          progress=True, device=ns.device, on_epoch=show)
+    result = run_training(
+        graph,
+        config,
+        data_dir=ns.data_dir,
+        out_dir=ns.out,
+        resume=ns.resume,
+        progress=True,
+        device=ns.device,
+        on_epoch=show,
+    )
     text = table(result)
     checks = check_targets(result)
-    header = (f"`{command}` ({versions()}; {time.perf_counter() - t0:.0f} s in this process)\n\n")
+    header = f"`{command}` ({versions()}; {time.perf_counter() - t0:.0f} s in this process)\n\n"
     atomic_write_text(Path(ns.out) / "table.md", header + text)
     print("\n" + text)
     for description, met in checks:

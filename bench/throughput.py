@@ -33,12 +33,24 @@ def torch_models() -> tuple[Callable[[], None], Callable[[], None]]:
     compiled = graph.to_torch()
 
     def block(cin: int, cout: int, pad: int, rate: float) -> list[nn.Module]:
-        return [nn.Conv2d(cin, cout, 3, padding=pad), nn.BatchNorm2d(cout), nn.GELU(),
-                nn.Conv2d(cout, cout, 3, padding=pad), nn.BatchNorm2d(cout), nn.GELU(),
-                nn.MaxPool2d(2), nn.Dropout2d(rate)]
+        return [
+            nn.Conv2d(cin, cout, 3, padding=pad),
+            nn.BatchNorm2d(cout),
+            nn.GELU(),
+            nn.Conv2d(cout, cout, 3, padding=pad),
+            nn.BatchNorm2d(cout),
+            nn.GELU(),
+            nn.MaxPool2d(2),
+            nn.Dropout2d(rate),
+        ]
 
-    hand = nn.Sequential(*block(3, 32, 1, 0.2), *block(32, 64, 1, 0.3), *block(64, 128, 0, 0.5),
-                         nn.Flatten(), nn.Linear(512, 10))
+    hand = nn.Sequential(
+        *block(3, 32, 1, 0.2),
+        *block(32, 64, 1, 0.3),
+        *block(64, 128, 0, 0.5),
+        nn.Flatten(),
+        nn.Linear(512, 10),
+    )
     x = torch.randn(BATCH, 3, 32, 32)
     y = torch.randint(0, 10, (BATCH,))
 
@@ -66,20 +78,36 @@ def keras_models() -> tuple[Callable[[], None], Callable[[], None]]:
     layers = keras.layers
 
     def block(f: int, pad: str, rate: float) -> list[keras.layers.Layer]:
-        return [layers.Conv2D(f, 3, padding=pad), layers.BatchNormalization(), layers.Activation("gelu"),
-                layers.Conv2D(f, 3, padding=pad), layers.BatchNormalization(), layers.Activation("gelu"),
-                layers.MaxPooling2D(2), layers.SpatialDropout2D(rate)]
+        return [
+            layers.Conv2D(f, 3, padding=pad),
+            layers.BatchNormalization(),
+            layers.Activation("gelu"),
+            layers.Conv2D(f, 3, padding=pad),
+            layers.BatchNormalization(),
+            layers.Activation("gelu"),
+            layers.MaxPooling2D(2),
+            layers.SpatialDropout2D(rate),
+        ]
 
-    hand = keras.Sequential([keras.Input((32, 32, 3)), *block(32, "same", 0.2),
-                             *block(64, "same", 0.3), *block(128, "valid", 0.5),
-                             layers.Flatten(), layers.Dense(10)])
+    hand = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            *block(32, "same", 0.2),
+            *block(64, "same", 0.3),
+            *block(128, "valid", 0.5),
+            layers.Flatten(),
+            layers.Dense(10),
+        ]
+    )
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, BATCH)
 
     def stepper(model: keras.Model) -> Callable[[], None]:
-        model.compile(optimizer=keras.optimizers.SGD(0.01),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
 
         def step() -> None:
             model.train_on_batch(x, y)
@@ -89,7 +117,9 @@ def keras_models() -> tuple[Callable[[], None], Callable[[], None]]:
     return stepper(compiled), stepper(hand)
 
 
-def measure(a: Callable[[], None], b: Callable[[], None], steps: int, rounds: int) -> tuple[float, float]:
+def measure(
+    a: Callable[[], None], b: Callable[[], None], steps: int, rounds: int
+) -> tuple[float, float]:
     for _ in range(5):  # warm up (graph tracing, allocator)
         a()
         b()
@@ -105,21 +135,27 @@ def measure(a: Callable[[], None], b: Callable[[], None], steps: int, rounds: in
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--framework", choices=("torch", "keras", "both"), default="both")
     ns = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    print(f"book CNN, batch {BATCH}, forward+backward+SGD, CPU, {ns.rounds} interleaved rounds "
-          f"of {ns.steps} steps")
+    print(
+        f"book CNN, batch {BATCH}, forward+backward+SGD, CPU, {ns.rounds} interleaved rounds "
+        f"of {ns.steps} steps"
+    )
     for name, make in (("torch", torch_models), ("keras", keras_models)):
         if ns.framework not in (name, "both"):
             continue
         compiled, hand = make()
         tc, th = measure(compiled, hand, ns.steps, ns.rounds)
-        print(f"{name:>6}: compiled {tc * 1000:6.1f} ms/step, hand-written {th * 1000:6.1f} ms/step, "
-              f"throughput ratio {th / tc:.3f}")
+        print(
+            f"{name:>6}: compiled {tc * 1000:6.1f} ms/step, hand-written {th * 1000:6.1f} ms/step, "
+            f"throughput ratio {th / tc:.3f}"
+        )
 
 
 if __name__ == "__main__":

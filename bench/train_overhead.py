@@ -44,8 +44,12 @@ from archdsl.trainconfig import TrainConfig  # noqa: E402
 from archdsl.training import Lockstep, dropout_nodes, load_framework, start_session  # noqa: E402
 
 BATCH = 50
-CONFIG = {"dataset": "cifar10", "batch_size": BATCH, "optimizer": {"name": "adam", "lr": 1e-3},
-          "dropout": "matched"}
+CONFIG = {
+    "dataset": "cifar10",
+    "batch_size": BATCH,
+    "optimizer": {"name": "adam", "lr": 1e-3},
+    "dropout": "matched",
+}
 
 Step = Callable[[int], None]
 
@@ -53,8 +57,13 @@ Step = Callable[[int], None]
 def batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` normalized-looking CIFAR-shaped batches, NCHW float32, with int64 labels."""
     rng = np.random.default_rng(seed)
-    return [(rng.standard_normal((BATCH, 3, 32, 32)).astype(np.float32),
-             rng.integers(0, 10, BATCH).astype(np.int64)) for _ in range(n)]
+    return [
+        (
+            rng.standard_normal((BATCH, 3, 32, 32)).astype(np.float32),
+            rng.integers(0, 10, BATCH).astype(np.int64),
+        )
+        for _ in range(n)
+    ]
 
 
 def archdsl_loop(graph: Any, config: TrainConfig, name: str, data: list[Any]) -> Step:
@@ -77,12 +86,24 @@ def torch_loop(data: list[Any]) -> Step:
     from torch import nn
 
     def block(cin: int, cout: int, pad: int, rate: float) -> list[nn.Module]:
-        return [nn.Conv2d(cin, cout, 3, padding=pad), nn.BatchNorm2d(cout), nn.GELU(),
-                nn.Conv2d(cout, cout, 3, padding=pad), nn.BatchNorm2d(cout), nn.GELU(),
-                nn.MaxPool2d(2), nn.Dropout2d(rate)]
+        return [
+            nn.Conv2d(cin, cout, 3, padding=pad),
+            nn.BatchNorm2d(cout),
+            nn.GELU(),
+            nn.Conv2d(cout, cout, 3, padding=pad),
+            nn.BatchNorm2d(cout),
+            nn.GELU(),
+            nn.MaxPool2d(2),
+            nn.Dropout2d(rate),
+        ]
 
-    model = nn.Sequential(*block(3, 32, 1, 0.2), *block(32, 64, 1, 0.3),
-                          *block(64, 128, 0, 0.5), nn.Flatten(), nn.Linear(128 * 2 * 2, 10))
+    model = nn.Sequential(
+        *block(3, 32, 1, 0.2),
+        *block(32, 64, 1, 0.3),
+        *block(64, 128, 0, 0.5),
+        nn.Flatten(),
+        nn.Linear(128 * 2 * 2, 10),
+    )
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tensors = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
@@ -104,17 +125,32 @@ def keras_loop(data: list[Any]) -> Step:
     from keras import layers
 
     def block(filters: int, pad: str, rate: float) -> list[Any]:
-        return [layers.Conv2D(filters, 3, padding=pad), layers.BatchNormalization(),
-                layers.Activation("gelu"), layers.Conv2D(filters, 3, padding=pad),
-                layers.BatchNormalization(), layers.Activation("gelu"), layers.MaxPooling2D(2),
-                layers.SpatialDropout2D(rate)]
+        return [
+            layers.Conv2D(filters, 3, padding=pad),
+            layers.BatchNormalization(),
+            layers.Activation("gelu"),
+            layers.Conv2D(filters, 3, padding=pad),
+            layers.BatchNormalization(),
+            layers.Activation("gelu"),
+            layers.MaxPooling2D(2),
+            layers.SpatialDropout2D(rate),
+        ]
 
-    model = keras.Sequential([keras.Input((32, 32, 3)), *block(32, "same", 0.2),
-                              *block(64, "same", 0.3), *block(128, "valid", 0.5),
-                              layers.Flatten(), layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            *block(32, "same", 0.2),
+            *block(64, "same", 0.3),
+            *block(128, "valid", 0.5),
+            layers.Flatten(),
+            layers.Dense(10),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     nhwc = [(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), y) for x, y in data]
 
     def step(i: int) -> None:
@@ -143,9 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     import keras
     import torch
 
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), keras "
-          f"{keras.__version__} ({keras.backend.backend()}), {os.cpu_count()} CPU cores; "
-          f"batch {BATCH}, {ns.rounds} rounds x {ns.block} steps, medians", flush=True)
+    print(
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), keras "
+        f"{keras.__version__} ({keras.backend.backend()}), {os.cpu_count()} CPU cores; "
+        f"batch {BATCH}, {ns.rounds} rounds x {ns.block} steps, medians",
+        flush=True,
+    )
     for step in loops.values():
         for i in range(ns.warmup):
             step(i)
@@ -153,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(loops)
     counter = 0
     for r in range(ns.rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             step = loops[name]
             for _ in range(ns.block):
@@ -164,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     med = {name: statistics.median(v) for name, v in times.items()}
     for name in names:
         q = np.percentile(times[name], [25, 75])
-        print(f"{name:>22}: {1000 * med[name]:7.1f} ms/step (IQR {1000 * q[0]:.1f}-"
-              f"{1000 * q[1]:.1f})")
+        print(
+            f"{name:>22}: {1000 * med[name]:7.1f} ms/step (IQR {1000 * q[0]:.1f}-{1000 * q[1]:.1f})"
+        )
     ratios = {
         "torch": med["archdsl torch"] / med["torch loop"],
         "keras": med["archdsl keras"] / med["keras train_on_batch"],
