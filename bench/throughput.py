@@ -1,8 +1,8 @@
 """Throughput of the compiled models vs hand-written ones (the book's CIFAR-10 CNN).
 
-Forward + backward + SGD step, batch 50, CPU, float32. Runs are interleaved (compiled,
-hand-written, compiled, ...) so machine load affects both alike; the ratio of medians is
-printed (compiled / hand-written throughput; target ≥ 0.97).
+Forward + backward + SGD step, batch 50, CPU, float32. Runs are interleaved in ABBA order
+(compiled, hand-written, hand-written, compiled, ...) so machine load and warm-up affect both
+alike; the ratio of medians is printed (compiled / hand-written throughput; target ≥ 0.97).
 
 Run: .venv/bin/python bench/throughput.py [--steps 20] [--rounds 5] [--framework torch|keras|both]
 """
