@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from layer_cases import CASES, CASE_IDS
+from layer_cases import CASE_IDS, CASES
 
 import archdsl
 from archdsl.cli import main
