@@ -319,7 +319,8 @@ class KerasTrainer:
             logits = model(x, training=False)
             return loss_fn(y, logits), _correct(logits, y)
 
-        kw = {"jit_compile": self._jit, "reduce_retracing": True}
+        # autograph off: the steps have no tensor-dependent Python control flow to convert
+        kw = {"jit_compile": self._jit, "reduce_retracing": True, "autograph": False}
         return tf.function(train, **kw), tf.function(evaluate, **kw)
 
     def _jax_functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
