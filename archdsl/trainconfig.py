@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -117,10 +118,50 @@ class TrainConfig(_Strict):
     )
 
 
-class StepResult(Protocol):
+#: Conventions a trainer can take from its framework's own defaults, one at a time (ablation).
+CONVENTIONS = (
+    "bn_momentum",
+    "bn_eps",
+    "bn_variance",
+    "optimizer",
+    "adam_eps",
+    "init",
+    "dropout_kind",
+)
+
+#: Layer types whose training-mode randomness the trainers replace with numpy masks.
+DROPOUT_TYPES = ("dropout", "spatial_dropout")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One batch's mean loss and accuracy counts."""
+
     loss: float
     correct: int
     count: int
+
+
+def resolve_native(
+    config: TrainConfig, native: frozenset[str] | set[str] = frozenset()
+) -> frozenset[str]:
+    """The conventions to take from a framework's defaults: all when ``config.conventions ==
+    "native"``, else ``native`` (validated).
+
+    Example:
+        >>> resolve_native(TrainConfig(), {"bn_eps"})
+        frozenset({'bn_eps'})
+        >>> len(resolve_native(TrainConfig(conventions="native")))
+        7
+    """
+    from archdsl.errors import BackendError
+
+    unknown = sorted(set(native) - set(CONVENTIONS))
+    if unknown:
+        raise BackendError(
+            f"unknown convention(s) {', '.join(unknown)}; valid: {', '.join(CONVENTIONS)}"
+        )
+    return frozenset(CONVENTIONS) if config.conventions == "native" else frozenset(native)
 
 
 class Trainer(Protocol):

@@ -69,7 +69,14 @@ import numpy as np
 
 from archdsl.errors import BackendError
 from archdsl.init import init_weights
-from archdsl.trainconfig import OptimizerConfig, TrainConfig
+from archdsl.trainconfig import (
+    CONVENTIONS,
+    DROPOUT_TYPES,
+    OptimizerConfig,
+    StepResult,
+    TrainConfig,
+    resolve_native,
+)
 
 from .layers import TorchLikeBatchNormalization
 from .lower import to_keras_layout
@@ -79,44 +86,12 @@ from .weights import from_keras, get_weights, keras_variable, set_weights, to_ke
 ops = keras.ops
 
 #: conventions that can each be switched to the framework's own default (an ablation flips one)
-CONVENTIONS = ("bn_momentum", "bn_eps", "bn_variance", "optimizer", "adam_eps", "init",
-               "dropout_kind")
 #: Keras' defaults for the switchable conventions
 KERAS_BN_MOMENTUM = 0.99
 KERAS_BN_EPS = 1e-3
 KERAS_EPS = 1e-7
-DROPOUT_TYPES = ("dropout", "spatial_dropout")
 
 Weights = dict[str, dict[str, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One batch's mean loss and accuracy counts (``archdsl.trainconfig.StepResult``)."""
-
-    loss: float
-    correct: int
-    count: int
-
-
-def resolve_native(config: TrainConfig, native: frozenset[str] | set[str] = frozenset()
-                   ) -> frozenset[str]:
-    """The conventions to take from Keras' defaults: all when ``config.conventions ==
-    "native"``, else ``native`` (validated).
-
-    Example:
-        >>> resolve_native(TrainConfig(), {"bn_eps"})
-        frozenset({'bn_eps'})
-        >>> len(resolve_native(TrainConfig(conventions="native")))
-        7
-    """
-    unknown = sorted(set(native) - set(CONVENTIONS))
-    if unknown:
-        raise BackendError(f"unknown convention(s) {', '.join(unknown)}; "
-                           f"valid: {', '.join(CONVENTIONS)}")
-    if config.conventions == "native":
-        return frozenset(CONVENTIONS)
-    return frozenset(native)
 
 
 def build_options(config: TrainConfig, native: frozenset[str] | set[str] = frozenset()

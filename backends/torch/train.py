@@ -53,7 +53,14 @@ from torch import Tensor, nn
 
 from archdsl.errors import BackendError
 from archdsl.init import init_weights
-from archdsl.trainconfig import OptimizerConfig, TrainConfig
+from archdsl.trainconfig import (
+    CONVENTIONS,
+    DROPOUT_TYPES,
+    OptimizerConfig,
+    StepResult,
+    TrainConfig,
+    resolve_native,
+)
 
 from .runtime import parity_mode, resolve_device, resolve_dtype
 from .weights import get_weights, node_tensors, set_weights
@@ -62,42 +69,14 @@ if TYPE_CHECKING:
     from archdsl.graph import Graph
 
 #: conventions that can each be switched to the framework's own default (an ablation flips one)
-CONVENTIONS = ("bn_momentum", "bn_eps", "bn_variance", "optimizer", "adam_eps", "init",
-               "dropout_kind")
 TORCH_BN_MOMENTUM = 0.1
 TORCH_BN_EPS = 1e-5
 TORCH_EPS = 1e-8
-DROPOUT_TYPES = ("dropout", "spatial_dropout")
 
 Weights = dict[str, dict[str, np.ndarray]]
 
 #: dropout module → its mask hook handle (one per module, replaced by a newer trainer)
 _HOOKS: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One batch's mean loss and accuracy counts (``archdsl.trainconfig.StepResult``)."""
-
-    loss: float
-    correct: int
-    count: int
-
-
-def resolve_native(config: TrainConfig, native: frozenset[str] | set[str] = frozenset()
-                   ) -> frozenset[str]:
-    """The conventions to take from torch's defaults: all when ``config.conventions ==
-    "native"``, else ``native`` (validated).
-
-    Example:
-        >>> resolve_native(TrainConfig(), {"init"})
-        frozenset({'init'})
-    """
-    unknown = sorted(set(native) - set(CONVENTIONS))
-    if unknown:
-        raise BackendError(f"unknown convention(s) {', '.join(unknown)}; "
-                           f"valid: {', '.join(CONVENTIONS)}")
-    return frozenset(CONVENTIONS) if config.conventions == "native" else frozenset(native)
 
 
 def build_options(config: TrainConfig, native: frozenset[str] | set[str] = frozenset()
