@@ -3,6 +3,7 @@ archdsl's own errors. The long run is bench/fuzz.py."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,3 +37,17 @@ def test_mutated_specs_raise_only_archdsl_errors(seed, mseed):
     except (ArchdslError, ExpectationError) as exc:
         assert exc.message  # one clear message
         exc.render(text)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_specs_equal_in_both_backends(seed):
+    """Sampled: a random valid spec has the same shapes, parameter counts and outputs in
+    PyTorch and Keras as the analytic IR (float32, 1e-5)."""
+    pytest.importorskip("torch", reason="needs PyTorch")
+    pytest.importorskip("keras", reason="needs Keras")
+    from archdsl.crosscheck import forward_check
+
+    g = archdsl.loads(random_spec(10_000 + seed, 10), "fuzz.yaml")
+    r = forward_check(g)
+    assert r.params_match and r.shapes_match, (r.params, r.mismatched_shapes)
+    assert r.first_divergent_node is None and r.max_abs_diff <= 1e-5, r.per_node
