@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "archdsl.commands.core",
     "archdsl.commands.backend",
     "archdsl.commands.train",
+    "archdsl.commands.importer",
 )
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 

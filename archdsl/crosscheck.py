@@ -81,10 +81,15 @@ def forward_check(
     batch: int = 2,
     seed: int = 0,
     init: str | None = None,
+    weights: Any = None,
 ) -> ForwardReport:
-    """Build both models with identical weights and compare every node's output."""
+    """Build both models with identical weights and compare every node's output.
+
+    ``weights`` (canonical ``{node: {name: array}}``, e.g. imported) replaces the seeded init.
+    """
     torch_be, keras_be = load_backend("torch"), load_backend("keras")
-    weights = init_weights(graph, init, seed)
+    if weights is None:
+        weights = init_weights(graph, init, seed)
     t_model = torch_be.build(graph, weights=weights, dtype=dtype)
     k_model = keras_be.build(graph, weights=weights, dtype=dtype)
     inputs = random_inputs(graph, batch, seed, dtype)

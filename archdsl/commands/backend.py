@@ -14,6 +14,12 @@ def _build_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--summary", action="store_true", help="print the framework's own summary")
     p.add_argument("--init", default=None, help="init scheme (default: the spec's `init`)")
     p.add_argument("--seed", type=int, default=0, help="init seed")
+    p.add_argument(
+        "--weights",
+        metavar="FILE.npz",
+        default=None,
+        help="canonical weights (from archdsl import-weights) instead of --init",
+    )
 
 
 @command(
@@ -26,7 +32,8 @@ def cmd_build(ns: argparse.Namespace) -> int:
 
     g = load_graph(ns)
     backend = load_backend(ns.backend)
-    model = backend.build(g, init=ns.init, seed=ns.seed)
+    weights = _weights(g, ns.weights)
+    model = backend.build(g, weights=weights, init=ns.init, seed=ns.seed)
     counts = backend.count_params(model)
     if ns.summary:
         if ns.backend == "torch":
@@ -63,6 +70,12 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default="out/crosscheck", help="folder for report.md (with --train-steps)"
     )
+    p.add_argument(
+        "--weights",
+        metavar="FILE.npz",
+        default=None,
+        help="canonical weights (from archdsl import-weights) instead of the spec's init",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -75,7 +88,14 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
     from archdsl.crosscheck import forward_check
 
     g = load_graph(ns)
-    report = forward_check(g, dtype=ns.dtype, tolerance=ns.tolerance, batch=ns.batch, seed=ns.seed)
+    report = forward_check(
+        g,
+        dtype=ns.dtype,
+        tolerance=ns.tolerance,
+        batch=ns.batch,
+        seed=ns.seed,
+        weights=_weights(g, ns.weights),
+    )
     result = report.as_json()
     ok = report.ok
     if ns.train_steps:
@@ -96,6 +116,15 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
             )
         print("verdict: " + ("the two frameworks agree" if ok else "MISMATCH"))
     return 0 if ok else 1
+
+
+def _weights(graph: object, path: str | None) -> object:
+    """Weights from ``archdsl import-weights`` (checked against the graph), or None."""
+    if path is None:
+        return None
+    from archdsl.weightmap import load_npz_for
+
+    return load_npz_for(graph, path)  # type: ignore[arg-type]
 
 
 def _print_forward(report: object) -> None:
