@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from book_models import keras_book_cnn, torch_book_cnn  # the script folder is on sys.path
 
 import archdsl
 
@@ -32,25 +33,7 @@ def torch_models() -> tuple[Callable[[], None], Callable[[], None]]:
     graph = archdsl.load(SPEC)
     compiled = graph.to_torch()
 
-    def block(cin: int, cout: int, pad: int, rate: float) -> list[nn.Module]:
-        return [
-            nn.Conv2d(cin, cout, 3, padding=pad),
-            nn.BatchNorm2d(cout),
-            nn.GELU(),
-            nn.Conv2d(cout, cout, 3, padding=pad),
-            nn.BatchNorm2d(cout),
-            nn.GELU(),
-            nn.MaxPool2d(2),
-            nn.Dropout2d(rate),
-        ]
-
-    hand = nn.Sequential(
-        *block(3, 32, 1, 0.2),
-        *block(32, 64, 1, 0.3),
-        *block(64, 128, 0, 0.5),
-        nn.Flatten(),
-        nn.Linear(512, 10),
-    )
+    hand = torch_book_cnn()
     x = torch.randn(BATCH, 3, 32, 32)
     y = torch.randint(0, 10, (BATCH,))
 
@@ -75,30 +58,8 @@ def keras_models() -> tuple[Callable[[], None], Callable[[], None]]:
     keras.utils.set_random_seed(0)
     graph = archdsl.load(SPEC)
     compiled = graph.to_keras()
-    layers = keras.layers
 
-    def block(f: int, pad: str, rate: float) -> list[keras.layers.Layer]:
-        return [
-            layers.Conv2D(f, 3, padding=pad),
-            layers.BatchNormalization(),
-            layers.Activation("gelu"),
-            layers.Conv2D(f, 3, padding=pad),
-            layers.BatchNormalization(),
-            layers.Activation("gelu"),
-            layers.MaxPooling2D(2),
-            layers.SpatialDropout2D(rate),
-        ]
-
-    hand = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            *block(32, "same", 0.2),
-            *block(64, "same", 0.3),
-            *block(128, "valid", 0.5),
-            layers.Flatten(),
-            layers.Dense(10),
-        ]
-    )
+    hand = keras_book_cnn()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, BATCH)

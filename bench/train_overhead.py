@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 # before torch loads: OpenMP threads must not spin next to TensorFlow's (commands/train.py)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from book_models import keras_book_cnn, torch_book_cnn  # noqa: E402  (script folder)
+
 import archdsl  # noqa: E402
 from archdsl.trainconfig import TrainConfig  # noqa: E402
 from archdsl.training import Lockstep, dropout_nodes, load_framework, start_session  # noqa: E402
@@ -83,27 +85,8 @@ def torch_loop(data: list[Any]) -> Step:
     """The hand-written PyTorch equivalent of the book CNN and its training step."""
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
-    def block(cin: int, cout: int, pad: int, rate: float) -> list[nn.Module]:
-        return [
-            nn.Conv2d(cin, cout, 3, padding=pad),
-            nn.BatchNorm2d(cout),
-            nn.GELU(),
-            nn.Conv2d(cout, cout, 3, padding=pad),
-            nn.BatchNorm2d(cout),
-            nn.GELU(),
-            nn.MaxPool2d(2),
-            nn.Dropout2d(rate),
-        ]
-
-    model = nn.Sequential(
-        *block(3, 32, 1, 0.2),
-        *block(32, 64, 1, 0.3),
-        *block(64, 128, 0, 0.5),
-        nn.Flatten(),
-        nn.Linear(128 * 2 * 2, 10),
-    )
+    model = torch_book_cnn()
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tensors = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
@@ -122,30 +105,8 @@ def torch_loop(data: list[Any]) -> Step:
 def keras_loop(data: list[Any]) -> Step:
     """The hand-built Keras equivalent compiled for ``train_on_batch``."""
     import keras
-    from keras import layers
 
-    def block(filters: int, pad: str, rate: float) -> list[Any]:
-        return [
-            layers.Conv2D(filters, 3, padding=pad),
-            layers.BatchNormalization(),
-            layers.Activation("gelu"),
-            layers.Conv2D(filters, 3, padding=pad),
-            layers.BatchNormalization(),
-            layers.Activation("gelu"),
-            layers.MaxPooling2D(2),
-            layers.SpatialDropout2D(rate),
-        ]
-
-    model = keras.Sequential(
-        [
-            keras.Input((32, 32, 3)),
-            *block(32, "same", 0.2),
-            *block(64, "same", 0.3),
-            *block(128, "valid", 0.5),
-            layers.Flatten(),
-            layers.Dense(10),
-        ]
-    )
+    model = keras_book_cnn()
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
