@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from types import ModuleType
 
 from archdsl.errors import BackendError, choices_text, did_you_mean
+
+from .quiet import import_quietly
 
 #: backend name → (module, framework module needed, install hint)
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "torch": ("archdsl.backends.torch", "torch", "pip install 'archdsl[torch]'"),
     "keras": ("archdsl.backends.keras", "keras", "pip install 'archdsl[keras]'"),
 }
+#: Environment defaults set before a framework's first import (a user's own setting wins):
+#: TensorFlow's C++ INFO/WARNING lines (XLA service, compiled clusters, dtype notes) off.
+QUIET_ENV: dict[str, dict[str, str]] = {"keras": {"TF_CPP_MIN_LOG_LEVEL": "2"}}
 
 
 def load_backend(name: str) -> ModuleType:
@@ -38,4 +44,6 @@ def load_backend(name: str) -> ModuleType:
     module, framework, hint = BACKENDS[name]
     if importlib.util.find_spec(framework) is None:
         raise BackendError(f"the {name} backend needs the '{framework}' package", hint=hint)
-    return importlib.import_module(module)
+    for key, value in QUIET_ENV.get(name, {}).items():
+        os.environ.setdefault(key, value)
+    return import_quietly(module)
