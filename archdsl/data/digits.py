@@ -1,8 +1,8 @@
 """scikit-learn's bundled 8x8 digits: the offline default dataset (no files, no network).
 
 Example:
-    >>> ds = load_digits()  # doctest: +SKIP
-    >>> ds.x_train.shape, ds.x_test.shape, ds.x_train.dtype  # doctest: +SKIP
+    >>> ds = load_digits()
+    >>> ds.x_train.shape, ds.x_test.shape, ds.x_train.dtype
     ((1438, 1, 8, 8), (359, 1, 8, 8), dtype('float32'))
 """
 
