@@ -61,6 +61,12 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=2, help="random input batch size")
     p.add_argument("--seed", type=int, default=0, help="init and input seed")
     p.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="for deep networks: he_normal weights with BatchNorm statistics from a random "
+        "batch, and a per-node tolerance measured from a one-ulp input perturbation",
+    )
+    p.add_argument(
         "--train-steps",
         type=int,
         default=0,
@@ -95,6 +101,7 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
         batch=ns.batch,
         seed=ns.seed,
         weights=_weights(g, ns.weights),
+        calibrated=ns.calibrated,
     )
     result = report.as_json()
     ok = report.ok
@@ -140,9 +147,17 @@ def _print_forward(report: object) -> None:
     worst = sorted(report.per_node.items(), key=lambda kv: -kv[1])[:3]
     print(
         f"forward ({report.dtype}): max abs diff of outputs {report.max_abs_diff:.2e} "
-        f"(tolerance {report.tolerance:.0e}); largest per node: "
+        f"(tolerance {report.tolerance:.0e}"
+        + (" · max(1, |x|) or the measured allowance" if report.calibrated else "")
+        + "); largest per node: "
         + ", ".join(f"{k} {v:.1e}" for k, v in worst)
     )
+    if report.worst:
+        node, ratio = report.worst
+        print(
+            f"calibrated: tightest node {node}, difference {ratio:.2f} × its allowance "
+            f"({report.allowed[node]:.1e})"
+        )
     if report.mismatched_shapes:
         print(f"shape mismatches: {report.mismatched_shapes}")
     if report.first_divergent_node:

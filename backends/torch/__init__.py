@@ -8,7 +8,8 @@ Implements the backend interface of :mod:`archdsl.backends`:
 * :func:`forward`: every node's output as numpy (eval mode, no grad),
 * :func:`count_params`: trainable / non-trainable counts as the IR counts them,
 
-plus :func:`parity_mode` (deterministic algorithms, no TF32) for framework cross-checks.
+plus :func:`parity_mode` (deterministic algorithms, no TF32) for framework cross-checks and
+:func:`calibrate_batchnorm` (BatchNorm statistics from a batch, for ``crosscheck --calibrated``).
 
 Example:
     >>> import archdsl, numpy as np
@@ -24,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from .lower import LOWERINGS
-from .model import ArchdslModule, build, count_params, forward
+from .model import ArchdslModule, build, calibrate_batchnorm, count_params, forward
 from .runtime import parity_mode, resolve_device, resolve_dtype
 from .weights import get_weights, set_weights
 
@@ -32,6 +33,7 @@ __all__ = [
     "LOWERINGS",
     "ArchdslModule",
     "build",
+    "calibrate_batchnorm",
     "count_params",
     "forward",
     "get_weights",

@@ -343,4 +343,39 @@ def forward(model: nn.Module, graph: Graph, inputs: Any,
     return {n: outs[index[n]].detach().cpu().numpy().copy() for n in wanted}
 
 
-__all__ = ["ArchdslModule", "build", "count_params", "forward"]
+def calibrate_batchnorm(model: nn.Module, graph: Graph, inputs: Any) -> None:
+    """Set every BatchNorm's running statistics to the batch statistics of ``inputs``.
+
+    One pass without gradients with only the BatchNorms in train mode (dropout stays off) and
+    their momentum at 1, so each one's running mean and variance become those of its input on
+    this batch, as in a trained network, where a BatchNorm's output is O(1) at any depth.
+    Nothing else changes; modes and momenta are restored. ``inputs`` as in :func:`forward`.
+
+    >>> import archdsl
+    >>> g = archdsl.loads("archdsl: 1\\nname: t\\ninput: [2, 4]\\nbody:\\n  - batchnorm: {}\\n")
+    >>> m = build(g)
+    >>> calibrate_batchnorm(m, g, np.array([[[1.0, 3.0, 1.0, 3.0], [5.0] * 4]]))
+    >>> bn = m.get_submodule("batchnorm_1")
+    >>> bn.running_mean.tolist(), [round(v, 4) for v in bn.running_var.tolist()]
+    ([2.0, 5.0], [1.3333, 0.0])
+    """
+    m = _check_model(model, graph)
+    tensors = _as_inputs(m, graph, inputs)
+    norms = [mod for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._NormBase)]
+    saved = [(mod, mod.training) for mod in m.modules()]
+    momenta = [(bn, bn.momentum) for bn in norms]
+    try:
+        m.eval()  # dropout off: it would inflate the variances that eval mode then sees
+        for bn in norms:
+            bn.momentum = 1.0
+            bn.train()
+        with torch.no_grad():
+            m(*tensors)
+    finally:
+        for bn, momentum in momenta:
+            bn.momentum = momentum
+        for mod, mode in saved:
+            mod.training = mode
+
+
+__all__ = ["ArchdslModule", "build", "calibrate_batchnorm", "count_params", "forward"]

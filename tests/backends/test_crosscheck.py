@@ -33,6 +33,31 @@ def test_cifar10_crosscheck_cli_json(capsys):
     assert out["params"]["analytic"] == out["params"]["torch"] == out["params"]["keras"] == {
         "trainable": 293034, "non_trainable": 896}
     assert set(out["per_node"]) == set(archdsl.load("specs/cifar10_cnn.yaml"))
+    assert out["calibrated"] is False and "allowed" not in out and "worst" not in out
+
+
+def test_calibrated_cli_json_names_the_tightest_node(capsys):
+    assert main(["crosscheck", "specs/cifar10_cnn.yaml", "--calibrated", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["calibrated"] is True
+    g = archdsl.load("specs/cifar10_cnn.yaml")
+    assert set(out["allowed"]) == set(out["per_node"]) == set(g)
+    node, ratio = out["worst"]
+    ratios = {n: out["per_node"][n] / out["allowed"][n] for n in g}
+    assert ratio == ratios[node] == max(ratios.values()) and 0 < ratio <= 1
+    # the allowance is never below the absolute float32 tolerance
+    assert min(out["allowed"].values()) >= 1e-5
+
+
+def test_calibrated_weights_put_batchnorm_outputs_at_unit_scale():
+    from archdsl.backends import load_backend
+    from archdsl.crosscheck import calibrated_weights, random_inputs
+
+    g = archdsl.load("specs/cifar10_cnn.yaml")
+    tb = load_backend("torch")
+    out = tb.forward(tb.build(g, weights=calibrated_weights(g)), g, random_inputs(g, 8, seed=1))
+    bn = out["block3.bn2"]  # the deepest BatchNorm, on the calibration batch itself
+    assert abs(float(bn.mean())) < 0.1 and 0.8 < float(bn.std()) < 1.2
 
 
 def test_crosscheck_reports_first_divergent_node(monkeypatch):
