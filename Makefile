@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 FRAMEWORKS ?= torch==2.13.0 tensorflow-cpu==2.21.0 keras>=3.3
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-slow lint typecheck demo bench docs clean
+.PHONY: setup test test-slow test-jax lint typecheck demo bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: lint
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+# The Keras lowering on Keras' JAX backend (what a machine with torch and JAX but no TensorFlow
+# runs); adds jax (about 620 MB) to .venv.
+test-jax: setup
+	$(PY) -m pip install -q jax
+	$(PY) -m pytest -q tests/backends/test_keras_jax.py $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) -m archdsl.demo

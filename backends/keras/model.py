@@ -82,6 +82,13 @@ def build(
     """
     if dtype not in DTYPES:
         raise BackendError(f"dtype must be one of {', '.join(DTYPES)}, received {dtype!r}")
+    if dtype == "float64" and keras.backend.backend() != "tensorflow":
+        raise BackendError(
+            f"float64 Keras models need Keras' TensorFlow backend: on '{keras.backend.backend()}'"
+            " Keras computes some operations in float32 (measured on JAX 0.10 with "
+            "JAX_ENABLE_X64: tanh, means and BatchNorm differ from float64 by about 1e-7)",
+            hint="use float32 on this backend, or run with KERAS_BACKEND=tensorflow",
+        )
     if bn not in BN_FLAVOURS:
         raise BackendError(f"bn must be one of {', '.join(BN_FLAVOURS)}, received {bn!r}")
     ctx = Context(dtype=dtype, bn=bn)

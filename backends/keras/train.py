@@ -38,7 +38,8 @@ them, ``native=`` any subset): what a straight port gets from Keras' defaults:
 
 Training steps run as one compiled function per backend: a ``tf.function`` with
 ``tf.GradientTape`` on TensorFlow (TensorFlow is imported here only, lazily, on that backend) and
-``jax.jit`` over ``model.stateless_call`` on JAX (float64 there needs ``jax_enable_x64``).
+``jax.jit`` over ``model.stateless_call`` on JAX (float32 only there: :func:`build` refuses
+float64 on any backend but TensorFlow).
 
 Example:
     >>> import archdsl, numpy as np
