@@ -66,6 +66,11 @@ GRAD_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
 #: Loss tolerance of :func:`train_crosscheck` (max relative per-step loss difference); float32
 #: with BatchNorm and Adam drifts to ~1e-4 in 50 steps (parity.md section 3).
 LOSS_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+#: Layer types that pick one element per window: float32 round-off can change their choice.
+CHOICE_TYPES = frozenset({"max_pool1d", "max_pool2d", "max_pool3d", "global_max_pool"})
+#: A float32 relative loss difference above this means the runs have parted (matched
+#: arithmetic without such layers stays near 1e-5: bench/divergence.py).
+PARTED = 1e-4
 #: Dataset image shapes, for the error when a spec does not fit its dataset.
 DATASET_SHAPES = {
     "cifar10": [3, 32, 32], "mnist": [1, 28, 28], "fashion_mnist": [1, 28, 28],
@@ -1170,6 +1175,25 @@ class TrainCheckReport:
     run: LockstepRun
     loss_tolerance: float
     files: dict[str, str] = field(default_factory=dict)
+    #: nodes that choose one element per window (max pooling): where float32 round-off can
+    #: become a different gradient route (:meth:`notes`)
+    choice_nodes: tuple[str, ...] = ()
+
+    def notes(self) -> list[str]:
+        """What the numbers mean, where a reading needs it: float32 runs that part in a graph
+        with max pooling (measured on the chapter's CNN: bench/divergence.py)."""
+        out = []
+        if self.dtype == "float32" and self.choice_nodes and self.max_rel_loss_diff > PARTED:
+            shown = ", ".join(self.choice_nodes[:3]) + (", ..." if len(self.choice_nodes) > 3
+                                                         else "")
+            out.append(
+                f"the float32 runs part (relative loss difference up to "
+                f"{self.max_rel_loss_diff:.1e}); this graph has max pooling ({shown}), which "
+                "sends each window's gradient to its largest element, and where two elements "
+                "differ by less than round-off each framework may pick another one. Check the "
+                "arithmetic itself with --dtype float64"
+            )
+        return out
 
     @property
     def ok(self) -> bool:
@@ -1232,6 +1256,7 @@ class TrainCheckReport:
             "wall_s": r.wall_s,
             "per_step": self.per_step,
             "files": self.files,
+            "notes": self.notes(),
         }
 
     def markdown(self) -> str:
@@ -1261,6 +1286,7 @@ class TrainCheckReport:
             + " |",
             f"| final loss {a} / {b} | {r.losses[a][-1]:.6g} / {r.losses[b][-1]:.6g} |",
             "",
+            *[f"Note: {note}.\n" for note in self.notes()],
             "## Per node",
             "",
             "| node | parameter drift | gradient difference at step 1 |",
@@ -1277,6 +1303,16 @@ class TrainCheckReport:
                 if key in self.files:
                     lines.append(f"![{key}]({Path(self.files[key]).name})")
         return "\n".join(lines) + "\n"
+
+
+def choice_nodes(graph: Graph) -> tuple[str, ...]:
+    """The nodes of :data:`CHOICE_TYPES`, in topological order.
+
+    >>> import archdsl
+    >>> choice_nodes(archdsl.load("specs/cifar10_cnn.yaml"))
+    ('block1.pool', 'block2.pool', 'block3.pool')
+    """
+    return tuple(n for n in graph if graph[n]["type"] in CHOICE_TYPES)
 
 
 def train_crosscheck(
@@ -1316,7 +1352,8 @@ def train_crosscheck(
     run = lockstep_run(graph, config, data, fws, steps, native=nat, device=device,
                        gradients=True, grad_tolerance=grad_tolerance, eval_samples=eval_samples)
     loss_tol = LOSS_TOLERANCE[config.dtype] if loss_tolerance is None else loss_tolerance
-    report = TrainCheckReport(graph.name, data.dataset.name, steps, config.dtype, run, loss_tol)
+    report = TrainCheckReport(graph.name, data.dataset.name, steps, config.dtype, run, loss_tol,
+                              choice_nodes=choice_nodes(graph))
     if out_dir is not None:
         _write_crosscheck(report, Path(out_dir))
     return report

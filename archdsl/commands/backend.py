@@ -51,7 +51,13 @@ def cmd_build(ns: argparse.Namespace) -> int:
 
 def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
     add_spec_args(p)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="precision of the comparison (default float32; with --train-steps the spec's "
+        "train.dtype)",
+    )
     p.add_argument(
         "--tolerance",
         type=float,
@@ -72,6 +78,17 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="also train both frameworks N steps on identical batches",
+    )
+    p.add_argument(
+        "--data",
+        metavar="NAME",
+        help="with --train-steps: cifar10, mnist, fashion_mnist or digits (overrides "
+        "train.dataset)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where the dataset files are (default: $ARCHDSL_DATA, else ~/.cache/archdsl)",
     )
     p.add_argument(
         "--out", default="out/crosscheck", help="folder for report.md (with --train-steps)"
@@ -96,7 +113,7 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
     g = load_graph(ns)
     report = forward_check(
         g,
-        dtype=ns.dtype,
+        dtype=ns.dtype or "float32",
         tolerance=ns.tolerance,
         batch=ns.batch,
         seed=ns.seed,
@@ -106,9 +123,15 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
     result = report.as_json()
     ok = report.ok
     if ns.train_steps:
-        from archdsl.training import train_crosscheck
+        from archdsl.training import override_config, resolve_config, train_crosscheck
 
-        train = train_crosscheck(g, ns.train_steps, out_dir=ns.out)
+        changes: dict[str, object] = {"dtype": ns.dtype} if ns.dtype else {}
+        if ns.data:
+            from archdsl.data import canonical_name
+
+            changes["dataset"] = canonical_name(ns.data)
+        config = override_config(resolve_config(g), changes)
+        train = train_crosscheck(g, ns.train_steps, config, data_dir=ns.data_dir, out_dir=ns.out)
         result["train"] = train.as_json()
         ok = ok and train.ok
     if ns.json:
@@ -118,9 +141,12 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
         if "train" in result:
             t = result["train"]
             print(
-                f"training {t['steps']} steps: max rel loss diff {t['max_rel_loss_diff']:.2e}, "
-                f"max param rel diff {t['max_param_rel_diff']:.2e}; report: {ns.out}/report.md"
+                f"training {t['steps']} steps ({t['dtype']}): max rel loss diff "
+                f"{t['max_rel_loss_diff']:.2e}, max param rel diff "
+                f"{t['max_param_rel_diff']:.2e}; report: {ns.out}/report.md"
             )
+            for note in t["notes"]:
+                print(f"note: {note}")
         print("verdict: " + ("the two frameworks agree" if ok else "MISMATCH"))
     return 0 if ok else 1
 

@@ -100,3 +100,15 @@ def test_api_to_torch_to_keras():
     yk = np.asarray(k(x.transpose(0, 2, 3, 1), training=False))
     assert yt.shape == yk.shape == (3, 10)
     assert np.max(np.abs(yt - yk)) <= 1e-5
+
+
+def test_dtype_applies_to_the_training_check_too(capsys, tmp_path):
+    pytest.importorskip("sklearn", reason="the digits data come from scikit-learn")
+    argv = ["crosscheck", "specs/digits_cnn.yaml", "--train-steps", "5", "--out", str(tmp_path)]
+    assert main([*argv, "--dtype", "float64", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dtype"] == "float64" and out["train"]["dtype"] == "float64"
+    assert out["train"]["max_rel_loss_diff"] <= 1e-12 and out["train"]["notes"] == []
+    assert main([*argv, "--json"]) == 0  # without --dtype: the spec's train.dtype (float32)
+    out = json.loads(capsys.readouterr().out)
+    assert out["dtype"] == "float32" and out["train"]["dtype"] == "float32"

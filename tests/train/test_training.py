@@ -415,6 +415,35 @@ def test_train_crosscheck_fields_and_matched_much_smaller_than_native(tmp_path: 
     assert n["max_param_rel_diff"] > 1e-3 > t["max_param_rel_diff"]
 
 
+def test_crosscheck_note_names_max_pooling_when_float32_runs_part() -> None:
+    import dataclasses
+
+    g = mlp_graph()
+    cfg = TrainConfig.model_validate({**g.spec.train.model_dump(), "conventions": "native"})
+    parted = train_crosscheck(g, 20, cfg, backends=fake_frameworks())
+    assert parted.dtype == "float32" and parted.max_rel_loss_diff > 1e-4
+    assert parted.choice_nodes == () and parted.notes() == []  # no max pooling in this graph
+    with_pools = dataclasses.replace(parted, choice_nodes=("b1.pool", "b2.pool", "b3.pool", "gmp"))
+    (note,) = with_pools.notes()
+    assert "this graph has max pooling (b1.pool, b2.pool, b3.pool, ...)" in note
+    assert note.endswith("Check the arithmetic itself with --dtype float64")
+    assert with_pools.as_json()["notes"] == [note] and f"Note: {note}." in with_pools.markdown()
+    as_float64 = dataclasses.replace(with_pools, dtype="float64")
+    assert as_float64.notes() == []  # in float64 a parting is not round-off: no excuse offered
+    matched = train_crosscheck(g, 20, backends=fake_frameworks())
+    assert dataclasses.replace(matched, choice_nodes=("pool",)).notes() == []
+
+
+def test_crosscheck_choice_nodes_are_the_max_pools() -> None:
+    from archdsl.training import choice_nodes
+
+    assert choice_nodes(archdsl.load(Path(__file__).resolve().parents[2] / "specs" / "cifar10_cnn.yaml")) == (
+        "block1.pool", "block2.pool", "block3.pool")
+    assert choice_nodes(mlp_graph()) == ()
+    g = archdsl.loads("archdsl: 1\nname: g\ninput: [2, 6, 6]\nbody:\n  - global_max_pool: {}\n", "g.yaml")
+    assert choice_nodes(g) == ("global_max_pool_1",)
+
+
 def test_ablation_attributes_the_gap(tmp_path: Path) -> None:
     from archdsl.ablation import run_ablation
 
