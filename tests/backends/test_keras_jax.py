@@ -2,9 +2,10 @@
 
 Runs in a subprocess with ``KERAS_BACKEND=jax`` (Keras picks its backend once per process):
 every golden layer case crosschecked against PyTorch in float32, 30 float32 training steps in
-step with PyTorch (SGD, and Adam with BatchNorm), and float64 refused with a clear error (on
-JAX, Keras computes some operations in float32 even with ``JAX_ENABLE_X64``). Skipped where JAX
-is not installed; ``make test-jax`` installs it and runs this module.
+step with PyTorch (SGD, and Adam with BatchNorm), float64 refused with a clear error (on JAX,
+Keras computes some operations in float32 even with ``JAX_ENABLE_X64``), and docs/training.md's
+multi-device recipe on two virtual CPU devices. Skipped where JAX is not installed;
+``make test-jax`` installs it and runs this module.
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+#: the small net of both scripts (BatchNorm, max pooling, no dropout), as in test_step_parity.py
+NET = """archdsl: 1
+name: small
+input: [3, 16, 16]
+body:
+  - conv2d: {filters: 16, kernel: 3, padding: same, bias: false}
+  - batchnorm: {}
+  - relu: {}
+  - conv2d: {filters: 32, kernel: 3, stride: 2, padding: same}
+  - relu: {}
+  - max_pool2d: {pool: 2}
+  - flatten: {}
+  - dense: {units: 10}
+"""
 SCRIPT = r"""
 import json, sys
 import numpy as np
@@ -44,19 +59,7 @@ for case in CASES:
     r = forward_check(archdsl.loads(case.spec(), case.name), dtype="float32")
     out["cases"][case.name] = [r.ok, r.max_abs_diff, r.first_divergent_node]
 
-NET = '''archdsl: 1
-name: small
-input: [3, 16, 16]
-body:
-  - conv2d: {filters: 16, kernel: 3, padding: same, bias: false}
-  - batchnorm: {}
-  - relu: {}
-  - conv2d: {filters: 32, kernel: 3, stride: 2, padding: same}
-  - relu: {}
-  - max_pool2d: {pool: 2}
-  - flatten: {}
-  - dense: {units: 10}
-'''
+NET = __NET__
 g = archdsl.loads(NET, "small.yaml")
 w = init_weights(g, "torch_default", 0)
 rng = np.random.default_rng(0)
@@ -79,16 +82,53 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def on_jax() -> dict[str, Any]:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT / "tests")}
+#: docs/training.md's multi-device Keras recipe (DataParallel, graph.to_keras, TorchAdam, fit) on
+#: two virtual CPU devices, against the same fit on one device; NET has BatchNorm and no
+#: dropout, so the two runs must agree to round-off if the batch is split correctly.
+DATA_PARALLEL = r"""
+import json
+import numpy as np
+import keras
+import archdsl
+from archdsl.backends.keras.optim import TorchAdam
+
+NET = __NET__
+devices = keras.distribution.list_devices("cpu")
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 16, 16, 3)).astype("float32")
+y = rng.integers(0, 10, 64)
+
+
+def fit(distribution):
+    keras.distribution.set_distribution(distribution)
+    model = archdsl.loads(NET, "small.yaml").to_keras(bn="torch")
+    model.compile(optimizer=TorchAdam(learning_rate=1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0).history["loss"]
+
+
+one = fit(None)
+two = fit(keras.distribution.DataParallel(devices=devices))
+print("RESULT " + json.dumps({"devices": len(devices), "one": one, "two": two}))
+"""
+
+
+def run_on_jax(script: str, **env: str) -> dict[str, Any]:
+    """Run ``script`` under ``KERAS_BACKEND=jax``; the JSON it prints after ``RESULT``."""
+    script = script.replace("__NET__", repr(NET))
+    full_env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT / "tests"), **env}
     run = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=ROOT,
+        [sys.executable, "-c", script], capture_output=True, text=True, env=full_env, cwd=ROOT,
         timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     line = next(ln for ln in run.stdout.splitlines() if ln.startswith("RESULT "))
     return dict(json.loads(line[len("RESULT "):]))
+
+
+@pytest.fixture(scope="module")
+def on_jax() -> dict[str, Any]:
+    return run_on_jax(SCRIPT)
 
 
 def test_runs_on_jax(on_jax: dict[str, Any]) -> None:
@@ -116,3 +156,11 @@ def test_float64_is_refused_with_the_remedy(on_jax: dict[str, Any]) -> None:
     assert message is not None, "float64 built on JAX"
     assert "float64 Keras models need Keras' TensorFlow backend: on 'jax'" in message
     assert "KERAS_BACKEND=tensorflow" in message
+
+
+def test_data_parallel_recipe_matches_one_device() -> None:
+    r = run_on_jax(DATA_PARALLEL, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert r["devices"] == 2
+    one, two = r["one"], r["two"]
+    assert one[-1] < one[0]  # it learns
+    assert max(abs(a - b) / a for a, b in zip(one, two)) <= 1e-5, (one, two)
