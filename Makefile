@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 # CPU builds: the CPU torch wheel and tensorflow-cpu (never a multi-GB CUDA build in CI).
-FRAMEWORKS ?= torch==2.13.0 tensorflow-cpu==2.21.0 keras>=3.3
+FRAMEWORKS ?= torch==2.13.0 tensorflow-cpu==2.21.0 'keras>=3.3'
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-slow test-jax lint typecheck demo bench docs clean
