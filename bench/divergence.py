@@ -34,14 +34,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from cifar10_book import BOOK, versions  # noqa: E402
+from cifar10_book import SPEC, book_config, versions  # noqa: E402
 
 import archdsl  # noqa: E402
 from archdsl.fsutil import atomic_write_text  # noqa: E402
-from archdsl.trainconfig import TrainConfig  # noqa: E402
 from archdsl.training import run_training  # noqa: E402
 
-SPEC = ROOT / "specs" / "cifar10_cnn.yaml"
 #: variant name → (what it changes, text substitutions applied to the chapter's spec)
 VARIANTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "chapter": ("the book's CNN", ()),
@@ -98,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = " ".join(["python", "bench/divergence.py", *(argv or sys.argv[1:])])
     print(f"$ {command}\n{versions()}", flush=True)
-    config = TrainConfig.model_validate(
-        {**BOOK, "epochs": 1, "max_steps": ns.steps, "dtype": ns.dtype}
-    )
+    config = book_config(variant_graph("chapter"), epochs=1, max_steps=ns.steps, dtype=ns.dtype)
     gaps: dict[str, dict[int, float]] = {}
     for v in names:
         out = Path(ns.out) / v

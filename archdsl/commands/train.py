@@ -3,7 +3,7 @@
 Example::
 
     archdsl train digits_cnn.yaml --epochs 3 --out out/digits
-    archdsl train specs/cifar10_cnn.yaml --data cifar10 --data-dir ../shared/datasets --epochs 5
+    archdsl train specs/cifar10_cnn.yaml --data-dir ../shared/datasets --epochs 5
     archdsl ablate digits_cnn.yaml --steps 300 --json
 """
 

@@ -336,8 +336,9 @@ def test_nan_stops_with_one_line_naming_framework_step_epoch(tmp_path: Path) -> 
 
 def test_spec_that_does_not_fit_the_dataset(tmp_path: Path) -> None:
     g = archdsl.load("specs/cifar10_cnn.yaml")
+    digits = TrainConfig.model_validate({**g.spec.train.model_dump(), "dataset": "digits"})
     with pytest.raises(TrainingError, match=r"dataset 'digits' has images of shape \[1, 8, 8\] but 'cifar10-cnn' takes input \[3, 32, 32\]"):
-        run_training(g, None, backends=fake_frameworks(), out_dir=tmp_path, progress=False)
+        run_training(g, digits, backends=fake_frameworks(), out_dir=tmp_path, progress=False)
 
 
 def test_corrupt_dataset_file_error_names_the_file(tmp_path: Path) -> None:
