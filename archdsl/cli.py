@@ -67,6 +67,34 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
         lim.add_argument(flag, type=int, default=None, metavar="N", help=f"default {f.default:,}")
 
 
+def add_data_args(p: argparse.ArgumentParser, when: str = "") -> None:
+    """``--data NAME`` and ``--data-dir DIR`` (train, ablate, crosscheck --train-steps);
+    ``when`` prefixes their help, e.g. ``"with --train-steps: "``."""
+    p.add_argument(
+        "--data",
+        metavar="NAME",
+        help=f"{when}dataset: cifar10, mnist, fashion_mnist or digits (overrides train.dataset)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"{when}where the dataset files are (default: $ARCHDSL_DATA, else ~/.cache/archdsl)",
+    )
+
+
+def data_changes(ns: argparse.Namespace) -> dict[str, Any]:
+    """The train-config change ``--data`` asks for (``{"dataset": canonical name}``), or ``{}``.
+
+    Raises:
+        DataError: an unknown dataset name (the message lists the valid ones).
+    """
+    if not getattr(ns, "data", None):
+        return {}
+    from archdsl.data import canonical_name
+
+    return {"dataset": canonical_name(ns.data)}
+
+
 def _shape(text: str) -> list[int]:
     try:
         dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]

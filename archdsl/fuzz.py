@@ -17,6 +17,11 @@ from typing import Any
 
 import yaml
 
+#: element-wise layer types the generator adds without arguments
+PLAIN_ELEMENTWISE = (
+    "relu", "gelu", "swish", "hard_swish", "elu", "sigmoid", "tanh", "hard_sigmoid", "relu6",
+    "identity",
+)  # fmt: skip
 SPATIAL_LAYERS = [
     "conv2d",
     "depthwise_conv2d",
@@ -25,17 +30,8 @@ SPATIAL_LAYERS = [
     "max_pool2d",
     "avg_pool2d",
     "batchnorm",
-    "relu",
-    "gelu",
-    "swish",
-    "hard_swish",
+    *PLAIN_ELEMENTWISE,
     "leaky_relu",
-    "elu",
-    "sigmoid",
-    "tanh",
-    "hard_sigmoid",
-    "relu6",
-    "identity",
     "zero_padding",
     "scale",
     "spatial_dropout",
@@ -126,18 +122,7 @@ class SpecBuilder:
             self.add(kind, {"negative_slope": 0.1}, c, h)
         elif kind == "batchnorm":
             self.add(kind, {"eps": 0.001}, c, h)
-        elif kind in (
-            "relu",
-            "gelu",
-            "swish",
-            "hard_swish",
-            "elu",
-            "sigmoid",
-            "tanh",
-            "hard_sigmoid",
-            "relu6",
-            "identity",
-        ):
+        elif kind in PLAIN_ELEMENTWISE:
             self.add(kind, {}, c, h)
 
     def merge(self) -> None:

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import itertools
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archdsl.errors import ArchdslError, BackendError, SpecError
-from archdsl.fsutil import atomic_write_text
+from archdsl.fsutil import atomic_write_bytes, atomic_write_text
 from archdsl.metrics import StepLog, epoch_record, finite_or_none
 from archdsl.trainconfig import StepResult, TrainConfig, Trainer
 
@@ -66,16 +65,9 @@ GRAD_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
 #: Loss tolerance of :func:`train_crosscheck` (max relative per-step loss difference); float32
 #: with BatchNorm and Adam drifts to ~1e-4 in 50 steps (parity.md section 3).
 LOSS_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
-#: Layer types that pick one element per window: float32 round-off can change their choice.
-CHOICE_TYPES = frozenset({"max_pool1d", "max_pool2d", "max_pool3d", "global_max_pool"})
 #: A float32 relative loss difference above this means the runs have parted (matched
 #: arithmetic without such layers stays near 1e-5: bench/divergence.py).
 PARTED = 1e-4
-#: Dataset image shapes, for the error when a spec does not fit its dataset.
-DATASET_SHAPES = {
-    "cifar10": [3, 32, 32], "mnist": [1, 28, 28], "fashion_mnist": [1, 28, 28],
-    "digits": [1, 8, 8],
-}  # fmt: skip
 
 
 # ================================================================================ errors
@@ -298,7 +290,9 @@ def check_fits(graph: Graph, dataset: Dataset) -> None:
         )
     want, got = list(graph.input_shapes[0]), list(dataset.input_shape)
     if want != got:
-        shapes = ", ".join(f"{k} {v}" for k, v in DATASET_SHAPES.items())
+        from archdsl.data import DATASET_SHAPES
+
+        shapes = ", ".join(f"{k} {list(v)}" for k, v in DATASET_SHAPES.items())
         raise TrainingError(
             f"dataset '{dataset.name}' has images of shape {got} but '{graph.name}' takes "
             f"input {want}; choose the dataset with --data ({shapes})", loc,
@@ -531,18 +525,10 @@ with lr 1000000.0; training stopped: lower optimizer.lr or check the data normal
 def save_checkpoint(path: Path, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``meta`` (JSON) and ``arrays`` to ``path`` as ``.npz`` via a temp file and
     ``os.replace``: a reader sees the old checkpoint or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            payload: dict[str, Any] = {"meta": np.asarray(json.dumps(meta)), **arrays}
-            np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    payload: dict[str, Any] = {"meta": np.asarray(json.dumps(meta)), **arrays}
+    np.savez(buffer, **payload)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -1306,13 +1292,17 @@ class TrainCheckReport:
 
 
 def choice_nodes(graph: Graph) -> tuple[str, ...]:
-    """The nodes of :data:`CHOICE_TYPES`, in topological order.
+    """The nodes whose layer type picks one element per window (``Layer.selects``: max
+    pooling), in topological order.
 
     >>> import archdsl
     >>> choice_nodes(archdsl.load("specs/cifar10_cnn.yaml"))
     ('block1.pool', 'block2.pool', 'block3.pool')
     """
-    return tuple(n for n in graph if graph[n]["type"] in CHOICE_TYPES)
+    from archdsl.layers import get_layer
+
+    types = {n: graph[n]["type"] for n in graph}
+    return tuple(n for n, t in types.items() if t != "input" and get_layer(t).selects)
 
 
 def train_crosscheck(

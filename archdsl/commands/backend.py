@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from archdsl.cli import add_spec_args, command, load_graph
+from archdsl.cli import add_data_args, add_spec_args, command, data_changes, load_graph
 
 
 def _build_configure(p: argparse.ArgumentParser) -> None:
@@ -79,17 +79,7 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="also train both frameworks N steps on identical batches",
     )
-    p.add_argument(
-        "--data",
-        metavar="NAME",
-        help="with --train-steps: cifar10, mnist, fashion_mnist or digits (overrides "
-        "train.dataset)",
-    )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="where the dataset files are (default: $ARCHDSL_DATA, else ~/.cache/archdsl)",
-    )
+    add_data_args(p, when="with --train-steps: ")
     p.add_argument(
         "--out", default="out/crosscheck", help="folder for report.md (with --train-steps)"
     )
@@ -125,11 +115,7 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
     if ns.train_steps:
         from archdsl.training import override_config, resolve_config, train_crosscheck
 
-        changes: dict[str, object] = {"dtype": ns.dtype} if ns.dtype else {}
-        if ns.data:
-            from archdsl.data import canonical_name
-
-            changes["dataset"] = canonical_name(ns.data)
+        changes = {**({"dtype": ns.dtype} if ns.dtype else {}), **data_changes(ns)}
         config = override_config(resolve_config(g), changes)
         train = train_crosscheck(g, ns.train_steps, config, data_dir=ns.data_dir, out_dir=ns.out)
         result["train"] = train.as_json()

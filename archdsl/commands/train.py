@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archdsl.cli import add_spec_args, command, limits_from
+from archdsl.cli import add_data_args, add_spec_args, command, data_changes, limits_from
 from archdsl.errors import Location, SpecError
 from archdsl.trainconfig import TrainConfig
 
@@ -100,11 +100,7 @@ def config_from(ns: argparse.Namespace) -> tuple[Any, TrainConfig]:
     spec_items, train_changes = split_overrides(ns.overrides)
     graph = load(ns.spec, limits_from(ns), **parse_overrides(spec_items))
     config = load_train_file(ns.train, ns) if ns.train else resolve_config(graph)
-    changes: dict[str, Any] = dict(train_changes)
-    if ns.data:
-        from archdsl.data import canonical_name
-
-        changes["dataset"] = canonical_name(ns.data)
+    changes: dict[str, Any] = {**train_changes, **data_changes(ns)}
     if getattr(ns, "conventions", None):
         changes["conventions"] = ns.conventions
     if changes:
@@ -114,14 +110,7 @@ def config_from(ns: argparse.Namespace) -> tuple[Any, TrainConfig]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_spec_args(p)
-    p.add_argument(
-        "--data", metavar="NAME",
-        help="dataset: cifar10, mnist, fashion_mnist or digits (overrides train.dataset)",
-    )
-    p.add_argument(
-        "--data-dir", metavar="DIR",
-        help="where the dataset files are (default: $ARCHDSL_DATA, else ~/.cache/archdsl)",
-    )
+    add_data_args(p)
     p.add_argument(
         "--train", metavar="FILE",
         help="YAML file with the train settings (instead of the spec's train: section)",

@@ -32,6 +32,7 @@ from archdsl.data.pipeline import (
     to_unit,
 )
 from archdsl.data.resolve import (
+    DATASET_SHAPES,
     DATASETS,
     canonical_name,
     default_data_dir,
@@ -41,6 +42,7 @@ from archdsl.data.resolve import (
 
 __all__ = [
     "DATASETS",
+    "DATASET_SHAPES",
     "Batches",
     "DataError",
     "Dataset",

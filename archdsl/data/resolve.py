@@ -31,8 +31,13 @@ from archdsl.data.errors import WHERE_HINT, DataError
 from archdsl.data.idx import FASHION_MNIST_CLASSES, MNIST_CLASSES, load_idx_dataset
 from archdsl.data.sources import IDX_FILES
 
+#: The datasets :func:`load_dataset` accepts, with their image shape (C, H, W).
+DATASET_SHAPES = {
+    "cifar10": (3, 32, 32), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
+    "digits": (1, 8, 8),
+}  # fmt: skip
 #: The dataset names :func:`load_dataset` accepts.
-DATASETS = ("cifar10", "mnist", "fashion_mnist", "digits")
+DATASETS = tuple(DATASET_SHAPES)
 ENV_VAR = "ARCHDSL_DATA"
 DEFAULT_DATA_DIR = Path("~/.cache/archdsl")
 

@@ -106,6 +106,9 @@ class Layer:
     doc: ClassVar[str] = ""
     shape_doc: ClassVar[str] = "output shape = input shape"
     weights_doc: ClassVar[str] = "none"
+    #: The output picks one input element per window (max pooling): its gradient flows to that
+    #: element alone, so round-off that changes the pick changes the gradient by its whole size.
+    selects: ClassVar[bool] = False
 
     def parse(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw arguments into this type's Params (raises pydantic ValidationError)."""

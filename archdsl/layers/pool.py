@@ -75,6 +75,7 @@ class _Pool(Layer):
 class MaxPool(_Pool):
     doc = "Max pooling (padding never wins: padded cells are −∞)."
     Params = PoolParams
+    selects = True
 
 
 class AvgPool(_Pool):
@@ -109,6 +110,7 @@ class GlobalAvgPool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     key = "global_max_pool"
     doc = "Maximum over all spatial positions."
+    selects = True
 
 
 for _d in (1, 2, 3):

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pytest
 
 from archdsl.data import (
+    DATASET_SHAPES,
     DATASETS,
     DataError,
     Normalization,
@@ -318,6 +319,7 @@ def test_digits_offline_default() -> None:
     assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
     assert float(ds.x_train.min()) == 0.0 and float(ds.x_train.max()) == 1.0
     assert ds.classes == tuple(str(i) for i in range(10))
+    assert ds.input_shape == DATASET_SHAPES["digits"]  # what the "does not fit" error lists
     again = load_dataset("digits")
     np.testing.assert_array_equal(ds.x_test, again.x_test)
     # The split is a partition of all 1797 images.

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -135,11 +134,10 @@ def test_checkpoint_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path = tmp_path / "checkpoint.npz"
     save_checkpoint(path, {"format": 1, "epoch": 1}, {"w": np.arange(3.0)})
 
-    def broken(fh: Any, **arrays: Any) -> None:
-        fh.write(b"PK half a checkpoint")
+    def broken(fd: int) -> None:  # the new bytes sit in the temp file; flushing them fails
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", broken)
+    monkeypatch.setattr(os, "fsync", broken)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"format": 1, "epoch": 2}, {"w": np.arange(4.0)})
     monkeypatch.undo()

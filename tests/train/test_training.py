@@ -441,6 +441,10 @@ def test_crosscheck_choice_nodes_are_the_max_pools() -> None:
     assert choice_nodes(archdsl.load(Path(__file__).resolve().parents[2] / "specs" / "cifar10_cnn.yaml")) == (
         "block1.pool", "block2.pool", "block3.pool")
     assert choice_nodes(mlp_graph()) == ()
+    from archdsl.layers import REGISTRY
+
+    assert sorted(k for k, layer in REGISTRY.items() if layer.selects) == [
+        "global_max_pool", "max_pool1d", "max_pool2d", "max_pool3d"]
     g = archdsl.loads("archdsl: 1\nname: g\ninput: [2, 6, 6]\nbody:\n  - global_max_pool: {}\n", "g.yaml")
     assert choice_nodes(g) == ("global_max_pool_1",)
 
