@@ -41,8 +41,27 @@ test-jax: setup
 demo: setup
 	$(PY) -m archdsl.demo
 
+# Regenerate every generated doc from the code: the DSL reference and JSON Schema (from the
+# layer registry and the pydantic models) and the gallery (from specs/). tests/test_docs_generated.py
+# and tests/test_gallery.py fail while any of them is stale.
+docs: setup
+	$(PY) -m archdsl.docgen docs
+	$(PY) -m archdsl.gallery
+
 bench: setup
 	$(PY) bench/throughput.py
+
+# The checks that need a GPU (bench/gpu_check.py; docs/benchmarks.md, section GPU): PyTorch on
+# CUDA and Keras on JAX's CUDA backend. GPU machines bring their own torch and JAX: point
+# GPU_PYTHON at that interpreter, with archdsl installed there (`pip install --no-deps .`, or a
+# wheel of it, plus its dependencies; the docs section shows how). Without CUDA each check is
+# printed as skipped, with the reason, and the target succeeds; `GPU_CHECK_ARGS=--cpu-smoke`
+# runs every check on the CPU with tiny sizes.
+.PHONY: gpu-check
+GPU_PYTHON ?= $(PY)
+GPU_CHECK_ARGS ?= --json out/gpu-check/gpu.json
+gpu-check: $(if $(filter $(PY),$(GPU_PYTHON)),$(STAMP))
+	$(GPU_PYTHON) bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

@@ -17,11 +17,19 @@ import networkx as nx
 from pydantic import ValidationError
 
 from archdsl import passes
+from archdsl.arguments import (
+    bind_block_args,
+    check_id,
+    describe,
+    eval_deep,
+    param_error,
+)
 from archdsl.errors import GraphError, LimitError, Location, SpecError, choices_text, did_you_mean
 from archdsl.expr import evaluate_value
+from archdsl.ir import Node, add_node, node_of
 from archdsl.layers import REGISTRY
 from archdsl.source import Limits, YList, YMap
-from archdsl.spec import ARG_TYPES, RESERVED_KEYS, BlockDef, Spec, first_error
+from archdsl.spec import RESERVED_KEYS, BlockDef, Spec
 
 
 @dataclass
@@ -48,16 +56,6 @@ class Frame:
     stack: tuple[str, ...] = ()
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "str": (str,),
-    "list": (list,),
-    "any": (object,),
-}
-
-
 class Builder:
     """Builds the graph of one spec. Use :func:`build_graph`."""
 
@@ -74,6 +72,8 @@ class Builder:
         self.limits = limits
         self.g = nx.DiGraph()
         self.file = tree.loc.file
+        #: every proper dotted prefix of a node id (``a`` and ``a.b`` for ``a.b.c``)
+        self.prefixes: set[str] = set()
 
     # ---------------------------------------------------------------- entry point
     def build(self, args: dict[str, Any]) -> nx.DiGraph:
@@ -110,8 +110,7 @@ class Builder:
                     f"received {resolved}",
                     loc,
                 )
-            self._add(name, "input", None, {}, [], loc, frame.scope)
-            self.g.nodes[name]["shape"] = tuple(resolved)
+            self._add(name, "input", None, {}, [], loc, frame.scope, tuple(resolved))
             frame.scope.names[name] = name
         self.g.graph["inputs"] = list(named)
         return next(iter(named))
@@ -140,10 +139,36 @@ class Builder:
     def _entry(
         self, entry: Any, loc: Location, frame: Frame, prev: str, later: dict[str, int]
     ) -> str:
+        kind, kind_loc, raw = self._parse_entry(entry, loc, frame)
+        env = frame.env
+        cond = raw.get("if", True)
+        if evaluate_value(cond, env, raw.value_loc("if")) is False or cond is False:
+            return prev
+        repeat = self._repeat(raw, env)
+        indexed = "repeat" in raw
+        base_id = raw.get("id")
+        if base_id is not None:
+            base_id = evaluate_value(base_id, env, raw.value_loc("id"))
+            check_id(base_id, raw.value_loc("id"))
+        base_id = base_id or frame.scope.auto_id(kind)
+        for i in range(repeat):
+            local = f"{base_id}.{i}" if indexed else base_id
+            ienv = {**env, "i": i} if indexed else env
+            sources = self._sources(raw, ienv, frame, prev, later, local) if i == 0 else [prev]
+            if kind in REGISTRY:
+                prev = self._layer(kind, raw, kind_loc, ienv, frame, sources, local)
+            else:
+                prev = self._block(kind, raw, kind_loc, ienv, frame, sources, local)
+        if indexed:
+            frame.scope.names[base_id] = prev  # `from: layer1` means the last repetition
+        return prev
+
+    def _parse_entry(self, entry: Any, loc: Location, frame: Frame) -> tuple[str, Location, YMap]:
+        """``- type: {arguments}`` → (type, its location, arguments), with located errors."""
         if not isinstance(entry, YMap) or len(entry) != 1:
             raise SpecError(
                 "each node is a one-key mapping `- type: {arguments}`, "
-                f"received {_describe(entry)}",
+                f"received {describe(entry)}",
                 getattr(entry, "loc", loc),
                 hint="for example: - conv2d: {filters: 32, kernel: 3}",
             )
@@ -157,7 +182,7 @@ class Builder:
             raw = YMap(loc=kind_loc)
         if not isinstance(raw, YMap):
             raise SpecError(
-                f"arguments of '{kind}' must be a mapping, received {_describe(raw)}",
+                f"arguments of '{kind}' must be a mapping, received {describe(raw)}",
                 entry.value_loc(key),
                 hint=f"write `- {kind}: {{}}` for no arguments",
             )
@@ -168,14 +193,15 @@ class Builder:
                 kind_loc,
                 hint=f"valid types: {choices_text(known, 60)}",
             )
-        env = frame.env
-        cond = raw.get("if", True)
-        if evaluate_value(cond, env, raw.value_loc("if")) is False or cond is False:
-            return prev
+        return kind, kind_loc, raw
+
+    def _repeat(self, raw: YMap, env: dict[str, Any]) -> int:
+        """The ``repeat:`` count: a non-negative integer within the limit (0 yields nothing)."""
         repeat = evaluate_value(raw.get("repeat", 1), env, raw.value_loc("repeat"))
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 0:
             raise SpecError(
-                f"'repeat' must be a positive integer, received {repeat!r}", raw.value_loc("repeat")
+                f"'repeat' must be a non-negative integer, received {repeat!r}",
+                raw.value_loc("repeat"),
             )
         if repeat > self.limits.max_repeat:
             raise LimitError(
@@ -183,23 +209,7 @@ class Builder:
                 raw.value_loc("repeat"),
                 hint="raise it with --max-repeat if intended",
             )
-        indexed = "repeat" in raw
-        base_id = raw.get("id")
-        if base_id is not None:
-            base_id = evaluate_value(base_id, env, raw.value_loc("id"))
-            _check_id(base_id, raw.value_loc("id"))
-        base_id = base_id or frame.scope.auto_id(kind)
-        for i in range(repeat):
-            local = f"{base_id}.{i}" if indexed else base_id
-            ienv = {**env, "i": i} if indexed else env
-            sources = self._sources(raw, ienv, frame, prev, later, local) if i == 0 else [prev]
-            if kind in REGISTRY:
-                prev = self._layer(kind, raw, kind_loc, ienv, frame, sources, local)
-            else:
-                prev = self._block(kind, raw, kind_loc, ienv, frame, sources, local)
-        if indexed:
-            frame.scope.names[base_id] = prev  # `from: layer1` means the last repetition
-        return prev
+        return repeat
 
     def _sources(
         self,
@@ -273,7 +283,7 @@ class Builder:
             if key not in RESERVED_KEYS:
                 merged[key] = value
         values = {
-            k: _eval_deep(v, env, raw.value_loc(k) if k in raw else loc) for k, v in merged.items()
+            k: eval_deep(v, env, raw.value_loc(k) if k in raw else loc) for k, v in merged.items()
         }
         lo, hi = layer.arity
         if len(sources) < lo or (hi is not None and len(sources) > hi):
@@ -286,7 +296,7 @@ class Builder:
         try:
             params = layer.parse(values)
         except ValidationError as exc:
-            raise _param_error(exc, kind, layer.Params.model_fields, raw, loc) from None
+            raise param_error(exc, kind, layer.Params.model_fields, raw, loc) from None
         node_id = frame.scope.prefix + local
         self._add(node_id, kind, params, values, sources, loc, frame.scope)
         passes.infer_node(self.g, node_id, self.limits)
@@ -302,31 +312,48 @@ class Builder:
         sources: list[str],
         loc: Location,
         scope: Scope,
+        shape: tuple[int, ...] = (),
     ) -> None:
         if node_id in self.g:
-            first = self.g.nodes[node_id]["loc"]
+            first = node_of(self.g, node_id).loc
             raise GraphError(
                 f"duplicate node id '{node_id}' (first defined at line {first.line})",
                 loc,
                 hint="ids must be unique in their block or at the top level",
             )
+        self._check_nesting(node_id, loc)
         if self.g.number_of_nodes() >= self.limits.max_nodes:
             raise LimitError(
                 f"the expanded graph has more than {self.limits.max_nodes} nodes",
                 loc,
                 hint="raise the limit with --max-nodes if intended",
             )
-        self.g.add_node(
-            node_id,
-            type=kind,
-            params=params,
-            values=values,
-            inputs=list(sources),
-            loc=loc,
-            scope=scope.path,
+        in_shapes = tuple(node_of(self.g, s).shape for s in sources)
+        node = Node(
+            node_id, kind, params, tuple(sources), in_shapes, shape, loc, scope.path, values
         )
-        for s in sources:
-            self.g.add_edge(s, node_id)
+        add_node(self.g, node)
+
+    def _check_nesting(self, node_id: str, loc: Location) -> None:
+        """Node ids are paths in the native models (``model.block1.conv1``): one node cannot
+        sit inside another (``c.weight`` next to a conv ``c`` would clash with its weight)."""
+        parts = node_id.split(".")
+        outer = [".".join(parts[:i]) for i in range(1, len(parts))]
+        clash = next((o for o in outer if o in self.g), None)
+        if clash is not None or node_id in self.prefixes:
+            other = clash if clash is not None else next(
+                n for n in self.g if n.startswith(node_id + ".")
+            )
+            line = node_of(self.g, other).loc.line
+            inner = node_id if clash is not None else other
+            raise GraphError(
+                f"node id '{node_id}' and node '{other}' (line {line}) nest one inside the "
+                "other; ids are paths in the PyTorch and Keras models, so a node cannot "
+                "contain another",
+                loc,
+                hint=f"rename '{inner}', for example to '{inner.replace('.', '_')}'",
+            )
+        self.prefixes.update(outer)
 
     # ---------------------------------------------------------------- blocks
     def _block(
@@ -348,7 +375,7 @@ class Builder:
             raise SpecError(f"recursive block: {chain}", loc, hint="a block cannot contain itself")
         if len(frame.stack) >= self.limits.max_block_depth:
             raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth}", loc)
-        first = self.g.nodes[sources[0]]
+        first = node_of(self.g, sources[0])
         inner_env: dict[str, Any] = {
             k: v for k, v in env.items() if k in self.spec.args or k == "i"
         }
@@ -356,34 +383,12 @@ class Builder:
             {
                 "in": sources[0],
                 "inputs": list(sources),
-                "in_shape": list(first["shape"]),
-                "in_channels": first["shape"][0],
+                "in_shape": list(first.shape),
+                "in_channels": first.shape[0],
             }
         )
-        given = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
         args_tree = btree.get("args") if isinstance(btree, YMap) else None
-        for name in given:
-            if name not in bdef.args:
-                raise SpecError(
-                    f"block '{kind}' has no argument '{name}'.{did_you_mean(name, bdef.args)}",
-                    raw.key_loc(name),
-                    hint=f"its arguments: {choices_text(bdef.args) or '(none)'}",
-                )
-        for name, decl in bdef.args.items():
-            decl_loc = args_tree.value_loc(name) if isinstance(args_tree, YMap) else loc
-            if name in given:
-                value = _eval_deep(given[name], env, raw.value_loc(name))
-                if decl in ARG_TYPES:
-                    _check_arg_type(kind, name, decl, value, raw.value_loc(name))
-            elif isinstance(decl, str) and decl in ARG_TYPES:
-                raise SpecError(
-                    f"block '{kind}' needs the argument '{name}' ({decl})",
-                    loc,
-                    hint=f"for example: - {kind}: {{{name}: ...}}",
-                )
-            else:
-                value = _eval_deep(decl, inner_env, decl_loc)
-            inner_env[name] = value
+        bind_block_args(kind, bdef.args, raw, args_tree, loc, env, inner_env)
         defaults = {k: dict(v) for k, v in frame.defaults.items()}
         for t, d in bdef.defaults.items():
             defaults[t] = {**defaults.get(t, {}), **d}
@@ -417,90 +422,17 @@ class Builder:
         outs = set(self.g.graph["outputs"])
         for n in self.g.nodes:
             if self.g.out_degree(n) == 0 and n not in outs:
-                node = self.g.nodes[n]
-                what = "input" if node["type"] == "input" else "output of node"
+                node = node_of(self.g, n)
+                what = "input" if node.is_input else "output of node"
                 raise GraphError(
                     f"the {what} '{n}' is never used",
-                    node["loc"],
+                    node.loc,
                     hint="add it to `outputs:`, feed it to a node with `from:`, or remove it",
                 )
         if not nx.is_directed_acyclic_graph(
             self.g
         ):  # cannot happen by construction; kept as a guard
             raise GraphError("the graph has a cycle", self.tree.loc)
-
-
-def _eval_deep(value: Any, env: Mapping[str, Any], loc: Location) -> Any:
-    if isinstance(value, YList):
-        return [_eval_deep(v, env, value.item_loc(i)) for i, v in enumerate(value)]
-    if isinstance(value, list):
-        return [_eval_deep(v, env, loc) for v in value]
-    if isinstance(value, YMap):
-        return {k: _eval_deep(v, env, value.value_loc(k)) for k, v in value.items()}
-    if isinstance(value, dict):
-        return {k: _eval_deep(v, env, loc) for k, v in value.items()}
-    return evaluate_value(value, env, loc)
-
-
-def _check_id(value: Any, loc: Location) -> None:
-    ok = (
-        isinstance(value, str)
-        and all(
-            part
-            and (part[0].isalpha() or part[0] == "_" or (i > 0 and part.isdigit()))
-            and part.replace("_", "a").isalnum()
-            for i, part in enumerate(value.split("."))
-        )
-        if isinstance(value, str)
-        else False
-    )
-    if not ok:
-        raise SpecError(
-            f"'id' must be a name of letters, digits and '_' (dots only as scope separators), "
-            f"starting with a letter; received {value!r}",
-            loc,
-        )
-
-
-def _check_arg_type(block: str, name: str, decl: str, value: Any, loc: Location) -> None:
-    ok = isinstance(value, _TYPES[decl]) and not (
-        decl in ("int", "float") and isinstance(value, bool)
-    )
-    if not ok:
-        raise SpecError(
-            f"argument '{name}' of block '{block}' must be {decl}, received {value!r}", loc
-        )
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, (YMap, dict)):
-        return f"a mapping with {len(value)} keys ({', '.join(map(str, list(value)[:3]))})"
-    if isinstance(value, (YList, list)):
-        return "a list"
-    return repr(value)
-
-
-def _param_error(
-    exc: ValidationError, kind: str, fields: Mapping[str, Any], raw: YMap, loc: Location
-) -> SpecError:
-    err = first_error(exc)
-    key = str(err["loc"][0]) if err["loc"] else ""
-    where = raw.value_loc(key) if key in raw else loc
-    if err["type"] == "extra_forbidden":
-        names = [*fields, *RESERVED_KEYS]
-        return SpecError(
-            f"'{kind}' has no argument '{key}'.{did_you_mean(key, names)}",
-            raw.key_loc(key) if key in raw else loc,
-            hint=f"valid arguments: {', '.join(names)}",
-        )
-    if err["type"] == "missing":
-        return SpecError(
-            f"'{kind}' needs the argument '{key}'",
-            loc,
-            hint=f"{key}: {fields[key].description}" if key in fields else None,
-        )
-    received = err.get("input")
-    return SpecError(f"invalid '{key}' for '{kind}': {err['msg']}. Received: {received!r}", where)
 
 
 def build_graph(

@@ -87,7 +87,7 @@ def spec_files(specs_dir: str | Path) -> list[Path]:
 
 
 def _nesting(graph: Graph) -> int:
-    return max((len(graph[n].get("scope") or ()) for n in graph), default=0)
+    return max((len(node.scope) for node in graph.walk()), default=0)
 
 
 def choose_depth(graph: Graph, max_boxes: int = MAX_BOXES) -> tuple[int | None, int]:

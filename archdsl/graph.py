@@ -20,6 +20,7 @@ import networkx as nx
 from archdsl import passes
 from archdsl.build import build_graph
 from archdsl.errors import ArchdslError, SpecError, did_you_mean
+from archdsl.ir import Node, node_of
 from archdsl.source import DEFAULT_LIMITS, Limits, YMap, load_text
 from archdsl.spec import Spec, load_libraries, load_spec, load_spec_text
 
@@ -33,10 +34,8 @@ class ExpectationError(ArchdslError):
 class Graph:
     """A validated, expanded, shape-inferred architecture.
 
-    ``nx`` is the :class:`networkx.DiGraph`; node attributes: ``type``, ``params`` (resolved
-    pydantic model), ``values`` (resolved arguments), ``inputs`` (ordered source ids), ``loc``,
-    ``scope``, ``shape``, ``attrs``, ``weights``, ``trainable``, ``non_trainable``, ``macs``,
-    ``rf``.
+    ``nx`` is the :class:`networkx.DiGraph` that indexes the nodes: each holds one typed
+    :class:`~archdsl.ir.Node` (``graph[node_id]``) under the attribute ``node``.
     """
 
     def __init__(self, g: nx.DiGraph, spec: Spec, tree: YMap, args: dict[str, Any]) -> None:
@@ -64,21 +63,21 @@ class Graph:
 
     @property
     def input_shapes(self) -> list[tuple[int, ...]]:
-        return [self.nx.nodes[n]["shape"] for n in self.inputs]
+        return [self[n].shape for n in self.inputs]
 
     @property
     def output_shapes(self) -> list[tuple[int, ...]]:
-        return [self.nx.nodes[n]["shape"] for n in self.outputs]
+        return [self[n].shape for n in self.outputs]
 
     @property
     def params(self) -> dict[str, int]:
-        t = sum(self.nx.nodes[n]["trainable"] for n in self.nx)
-        nt = sum(self.nx.nodes[n]["non_trainable"] for n in self.nx)
+        t = sum(node.trainable for node in self.walk())
+        nt = sum(node.non_trainable for node in self.walk())
         return {"trainable": t, "non_trainable": nt, "total": t + nt}
 
     @property
     def macs(self) -> int:
-        return sum(self.nx.nodes[n]["macs"] for n in self.nx)
+        return sum(node.macs for node in self.walk())
 
     def __iter__(self) -> Iterator[str]:
         """Node ids in topological (definition) order."""
@@ -87,18 +86,23 @@ class Graph:
     def __len__(self) -> int:
         return self.nx.number_of_nodes()
 
-    def __getitem__(self, node_id: str) -> dict[str, Any]:
+    def __getitem__(self, node_id: str) -> Node:
         try:
-            attrs: dict[str, Any] = self.nx.nodes[node_id]
-            return attrs
+            return node_of(self.nx, node_id)
         except KeyError:
             raise KeyError(f"no node '{node_id}'.{did_you_mean(node_id, self.nx.nodes)}") from None
 
-    def layers(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(id, attributes) of every non-input node, in order."""
+    def walk(self) -> Iterator[Node]:
+        """Every non-input node, in topological (definition) order."""
         for n in self.nx.nodes:
-            if self.nx.nodes[n]["type"] != "input":
-                yield n, self.nx.nodes[n]
+            node = node_of(self.nx, n)
+            if not node.is_input:
+                yield node
+
+    def layers(self) -> Iterator[tuple[str, Node]]:
+        """(id, node) of every non-input node, in order."""
+        for node in self.walk():
+            yield node.id, node
 
     # ------------------------------------------------------------------ outputs
     def to_json(self) -> dict[str, Any]:

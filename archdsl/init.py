@@ -1,7 +1,8 @@
 """Seeded weight initialization in numpy, in the canonical (PyTorch) layout.
 
 Weights are made once here and copied into both frameworks, so a model starts identically in
-PyTorch and Keras (the frameworks' RNGs cannot be matched; parity.md section F). Schemes:
+PyTorch and Keras (the frameworks' RNGs cannot be matched; docs/conventions.md,
+Initialization). Schemes:
 
 * ``torch_default``: kernels ``U(±1/√fan_in)`` (kaiming_uniform with a=√5), biases the same bound,
 * ``keras_default``: ``glorot_uniform`` kernels (Keras fans), zero biases,
@@ -85,7 +86,7 @@ def init_weights(graph: Graph, scheme: str | None = None, seed: int = 0) -> Weig
         )
     out: Weights = {}
     for node_id, node in graph.layers():
-        weights: dict[str, Weight] = node["weights"]
+        weights = node.weights
         if not weights:
             continue
         kernel = next((w for w in weights.values() if w.role.endswith("kernel")), None)

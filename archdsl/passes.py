@@ -15,62 +15,62 @@ from fractions import Fraction
 import networkx as nx
 
 from archdsl.errors import LimitError, ShapeError
-from archdsl.layers import REGISTRY, ShapeRuleError
+from archdsl.ir import node_of, update
+from archdsl.layers import ShapeRuleError, Window
 from archdsl.layers.base import stride_fraction
 from archdsl.source import Limits
 
 
 def infer_node(g: nx.DiGraph, node_id: str, limits: Limits) -> None:
     """Infer one node's output shape from its inputs' shapes (already inferred)."""
-    node = g.nodes[node_id]
-    layer = REGISTRY[node["type"]]
-    ins = [g.nodes[s]["shape"] for s in node["inputs"]]
+    node = node_of(g, node_id)
     try:
-        result = layer.infer(node["params"], ins)
+        result = node.layer.infer(node.params, list(node.in_shapes))
     except ShapeRuleError as exc:
-        shapes = ", ".join(f"'{s}' {list(g.nodes[s]['shape'])}" for s in node["inputs"])
+        shapes = ", ".join(f"'{s}' {list(x)}" for s, x in zip(node.inputs, node.in_shapes))
         raise ShapeError(
-            f"node '{node_id}' ({node['type']}): {exc}", node["loc"], hint=f"input shapes: {shapes}"
+            f"node '{node_id}' ({node.type}): {exc}", node.loc, hint=f"input shapes: {shapes}"
         ) from None
     if any(d < 1 for d in result.shape):
         raise ShapeError(
-            f"node '{node_id}' ({node['type']}) would output shape {list(result.shape)}",
-            node["loc"],
+            f"node '{node_id}' ({node.type}) would output shape {list(result.shape)}",
+            node.loc,
             hint="the input is too small for this window; use padding or a smaller kernel/stride",
         )
     if math.prod(result.shape) > limits.max_tensor_elements:
         raise LimitError(
             f"node '{node_id}' outputs {math.prod(result.shape)} elements per sample, "
             f"more than the limit of {limits.max_tensor_elements}",
-            node["loc"],
+            node.loc,
         )
-    node["shape"] = result.shape
-    node["attrs"] = result.attrs
+    update(g, node_id, shape=result.shape, attrs=result.attrs)
 
 
 def count(g: nx.DiGraph, limits: Limits) -> None:
     """Weights, trainable / non-trainable parameter counts and MACs for every node."""
     total = 0
     for n in nx.topological_sort(g):
-        node = g.nodes[n]
-        if node["type"] == "input":
-            node.update(weights={}, trainable=0, non_trainable=0, macs=0)
+        node = node_of(g, n)
+        if node.is_input:
             continue
-        layer = REGISTRY[node["type"]]
-        ins = [g.nodes[s]["shape"] for s in node["inputs"]]
+        ins = list(node.in_shapes)
         try:
-            weights = layer.weights(node["params"], ins, node["shape"])
+            weights = node.layer.weights(node.params, ins, node.shape)
         except ShapeRuleError as exc:
-            raise ShapeError(f"node '{n}' ({node['type']}): {exc}", node["loc"]) from None
-        node["weights"] = weights
-        node["trainable"] = sum(w.size for w in weights.values() if w.trainable)
-        node["non_trainable"] = sum(w.size for w in weights.values() if not w.trainable)
-        node["macs"] = layer.macs(node["params"], ins, node["shape"])
-        total += node["trainable"] + node["non_trainable"]
+            raise ShapeError(f"node '{n}' ({node.type}): {exc}", node.loc) from None
+        node = update(
+            g,
+            n,
+            weights=weights,
+            trainable=sum(w.size for w in weights.values() if w.trainable),
+            non_trainable=sum(w.size for w in weights.values() if not w.trainable),
+            macs=node.layer.macs(node.params, ins, node.shape),
+        )
+        total += node.trainable + node.non_trainable
         if total > limits.max_params:
             raise LimitError(
                 f"the model has more than {limits.max_params} parameters (at node '{n}')",
-                node["loc"],
+                node.loc,
                 hint="raise the limit with --max-params if intended",
             )
 
@@ -105,22 +105,17 @@ class ReceptiveField:
 
 
 def receptive_field(g: nx.DiGraph) -> None:
-    """Receptive field of every node (min and max over paths), written to ``node['rf']``."""
+    """Receptive field of every node (min and max over paths), written to ``node.rf``."""
     for n in nx.topological_sort(g):
-        node = g.nodes[n]
-        if node["type"] == "input":
-            dims = len(node["shape"]) - 1
-            if dims == 0:  # a flat input has no receptive field
-                node["rf"] = None
-                continue
-            node["rf"] = ReceptiveField(
-                (1,) * dims, (1,) * dims, (Fraction(1),) * dims, (Fraction(1),) * dims
-            )
+        node = node_of(g, n)
+        if node.is_input:
+            dims = len(node.shape) - 1
+            if dims > 0:  # a flat input has no receptive field
+                one, unit = (1,) * dims, (Fraction(1),) * dims
+                update(g, n, rf=ReceptiveField(one, one, unit, unit))
             continue
-        ins = [g.nodes[s] for s in node["inputs"]]
-        rfs = [i["rf"] for i in ins if i["rf"] is not None]
+        rfs = [r for r in (node_of(g, s).rf for s in node.inputs) if r is not None]
         if not rfs:
-            node["rf"] = None
             continue
         dims = max(len(r.min) for r in rfs)
         rfs = [r for r in rfs if len(r.min) == dims]
@@ -130,15 +125,11 @@ def receptive_field(g: nx.DiGraph) -> None:
             tuple(min(r.stride_min[d] for r in rfs) for d in range(dims)),
             tuple(max(r.stride_max[d] for r in rfs) for d in range(dims)),
         )
-        layer = REGISTRY[node["type"]]
-        win = layer.window(node["params"], [i["shape"] for i in ins], node["attrs"])
-        node["rf"] = _step(base, win, ins[0]["shape"]) if win is not None else base
+        win = node.layer.window(node.params, list(node.in_shapes), node.attrs)
+        update(g, n, rf=_step(base, win, node.in_shapes[0]) if win is not None else base)
 
 
-def _step(rf: ReceptiveField, win: object, in_shape: tuple[int, ...]) -> ReceptiveField:
-    from archdsl.layers import Window
-
-    assert isinstance(win, Window)
+def _step(rf: ReceptiveField, win: Window, in_shape: tuple[int, ...]) -> ReceptiveField:
     spatial = in_shape[1:]
     if win.collapse:
         if not spatial or len(spatial) != len(rf.min):

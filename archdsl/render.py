@@ -1,9 +1,11 @@
-"""Diagrams of a compiled graph: deterministic Graphviz DOT, and SVG/PNG/PDF through ``dot``.
+"""Diagrams of a compiled graph: deterministic Graphviz DOT; SVG, PNG, PDF and an interactive
+HTML page through ``dot``.
 
 Framework-free: this module needs only the graph and, to draw images, the Graphviz ``dot``
-program (the Python ``graphviz`` package runs it). The DOT text is byte-identical across runs
-and machines: everything is emitted in definition order with fixed attribute order, and
-nothing depends on paths, time or memory addresses.
+program. The DOT text is byte-identical across runs and machines: everything is emitted in
+definition order with fixed attribute order, and nothing depends on paths, time or memory
+addresses. Names are escaped (:func:`archdsl.render_style.safe`), so no control character or
+lone surrogate in a spec can break ``dot`` or the output.
 
 What a diagram shows:
 
@@ -11,11 +13,14 @@ What a diagram shows:
   ``p=0.2``) and parameter count, filled by layer category (:mod:`archdsl.render_style`);
 * inputs and outputs as dark ovals; merges (``add``, ``multiply``, ``concat``) as small
   circles (``+``, ``×``, ``‖``);
-* the output shape of the source on every edge (``32×16×16``); *skip edges*, whose source
-  is not the node defined just before the target, dashed and blue;
+* the output shape of the source on every edge (``32×16×16``); *skip edges*, dashed and blue,
+  chosen from the graph's structure (:func:`skip_edges`): an edge that bypasses a longer path
+  to the same node, and the shorter branches into an element-wise merge;
 * every block instance as a labelled cluster (``block1: conv_block``), nested blocks as
-  nested clusters; ``depth=N`` collapses every instance nested deeper than ``N`` levels into
-  one bold box with the block name, its output shape and its summed parameters.
+  nested clusters. ``depth=N`` shows ``N`` levels, as torchinfo's and torchview's ``depth``:
+  ``depth=1`` draws every top-level block as one bold box with the block name, its output
+  shape and its summed parameters; ``depth=2`` draws those blocks as clusters and the blocks
+  inside them as boxes.
 
 Example:
     >>> import archdsl
@@ -24,7 +29,7 @@ Example:
     >>> text = to_dot(g)
     >>> text.startswith('// cifar10-cnn') and 'subgraph "cluster_block1"' in text
     True
-    >>> d = diagram(g, depth=0)
+    >>> d = diagram(g, depth=1)
     >>> [b.name for b in d.boxes.values()]
     ['input', 'block1', 'block2', 'block3', 'flatten_1', 'logits', '@output.logits']
     >>> d.boxes["block1"].params  # 896 + 128 + 9,248 + 128
@@ -33,16 +38,26 @@ Example:
 
 from __future__ import annotations
 
-import re
 import shutil
-from dataclasses import dataclass, field
+import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from archdsl import render_style as st
-from archdsl.errors import ArchdslError, SpecError
+from archdsl.diagram import (
+    MAX_BOXES,
+    OUTPUT_PREFIX,
+    Box,
+    Cluster,
+    Diagram,
+    Edge,
+    diagram,
+    fit_depth,
+    skip_edges,
+)
+from archdsl.errors import ArchdslError, SpecError, printable
 from archdsl.fsutil import atomic_write_bytes, atomic_write_text
-from archdsl.layers import REGISTRY
+from archdsl.layers import REGISTRY, get_layer
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -50,16 +65,12 @@ if TYPE_CHECKING:
 #: Valid ``rankdir`` values: top to bottom, left to right.
 RANKDIRS = ("TB", "LR")
 #: Output file extensions :func:`render` understands.
-FORMATS = (".dot", ".pdf", ".png", ".svg")
+FORMATS = (".dot", ".html", ".pdf", ".png", ".svg")
 #: How to get the ``dot`` program.
 INSTALL_HINT = (
     "install Graphviz (apt-get install graphviz, brew install graphviz "
     "or conda install graphviz) and rerun"
 )
-#: Prefix of the DOT names of output terminals; ``@`` cannot occur in a node id.
-OUTPUT_PREFIX = "@output."
-
-BoxKind = Literal["input", "layer", "merge", "block", "output"]
 
 
 class GraphvizMissing(ArchdslError):
@@ -75,71 +86,10 @@ class GraphvizMissing(ArchdslError):
         self.dot_path = dot_path
 
 
-# ---------------------------------------------------------------------------- the diagram model
-@dataclass
-class Box:
-    """One drawn node: a layer, an input, an output terminal or a collapsed block instance.
+class RenderError(ArchdslError):
+    """Graphviz ``dot`` ran but failed (the message quotes what it said)."""
 
-    ``name`` is its DOT node name (the node id; the instance id for a collapsed block;
-    ``@output.<id>`` for an output terminal); ``local`` the name shown, relative to the
-    enclosing cluster; ``type`` the layer type or block name; ``members`` the graph nodes it
-    stands for; ``shape`` the output shape (of the last member for a block).
-    """
-
-    name: str
-    kind: BoxKind
-    type: str
-    local: str
-    shape: tuple[int, ...]
-    trainable: int = 0
-    non_trainable: int = 0
-    macs: int = 0
-    members: list[str] = field(default_factory=list)
-    line: int | None = None
-
-    @property
-    def params(self) -> int:
-        """Trainable plus non-trainable parameters."""
-        return self.trainable + self.non_trainable
-
-
-@dataclass
-class Cluster:
-    """A block instance drawn as a cluster; the root (``level`` 0) is the whole graph.
-
-    ``children`` are boxes and nested clusters in definition order.
-    """
-
-    inst: str
-    block: str
-    local: str
-    level: int
-    children: list[Box | Cluster] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A drawn edge carrying ``shape``; ``skip`` when ``tail`` is not the box drawn before."""
-
-    tail: str
-    head: str
-    shape: tuple[int, ...]
-    skip: bool
-
-
-@dataclass
-class Diagram:
-    """What :func:`to_dot` draws: the cluster tree, the boxes by DOT name, and the edges."""
-
-    root: Cluster
-    boxes: dict[str, Box]
-    edges: list[Edge]
-
-
-def _check_depth(depth: int | None) -> None:
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise SpecError(f"depth must be a non-negative integer or None, received {depth!r}",
-                        hint="depth=0 draws every top-level block as one box")
+    kind = "drawing failed"
 
 
 def _check_rankdir(rankdir: str) -> None:
@@ -148,148 +98,10 @@ def _check_rankdir(rankdir: str) -> None:
                         hint="TB draws top to bottom, LR left to right")
 
 
-def _relative(name: str, parent: Cluster) -> str:
-    prefix = parent.inst + "."
-    return name[len(prefix):] if parent.inst and name.startswith(prefix) else name
-
-
-def diagram(graph: Graph, depth: int | None = None) -> Diagram:
-    """Group the graph's nodes into boxes and clusters, and classify its edges.
-
-    ``depth=None`` draws every layer; ``depth=N`` collapses each block instance nested deeper
-    than ``N`` levels into one box (``depth=0``: every top-level block is one box).
-
-    >>> import archdsl
-    >>> d = diagram(archdsl.load("specs/cifar10_cnn.yaml"))
-    >>> [c.local + ": " + c.block for c in d.root.children if isinstance(c, Cluster)]
-    ['block1: conv_block', 'block2: conv_block', 'block3: conv_block']
-    """
-    _check_depth(depth)
-    g = graph.nx
-    root = Cluster("", "", "", 0)
-    clusters: dict[str, Cluster] = {}
-    boxes: dict[str, Box] = {}
-    rep: dict[str, str] = {}
-    for n, a in g.nodes(data=True):
-        scope: tuple[tuple[str, str], ...] = tuple(a.get("scope") or ())
-        shown = scope if depth is None else scope[:depth]
-        parent = root
-        for level, (inst, block) in enumerate(shown, 1):
-            cluster = clusters.get(inst)
-            if cluster is None:
-                cluster = Cluster(inst, block, _relative(inst, parent), level)
-                clusters[inst] = cluster
-                parent.children.append(cluster)
-            parent = cluster
-        if len(shown) < len(scope):  # collapsed into the block instance scope[depth]
-            inst, block = scope[len(shown)]
-            name = inst if inst not in g else f"@block.{inst}"
-            box = boxes.get(name)
-            if box is None:
-                box = Box(name, "block", block, _relative(inst, parent), a["shape"])
-                boxes[name] = box
-                parent.children.append(box)
-            box.shape = a["shape"]  # the last member is the block's output
-        else:
-            kind = a["type"]
-            category = REGISTRY[kind].category if kind in REGISTRY else "other"
-            box_kind: BoxKind = (
-                "input" if kind == "input" else "merge" if category == "merge" else "layer"
-            )
-            name = n
-            line = getattr(a.get("loc"), "line", None)
-            box = Box(n, box_kind, kind, _relative(n, parent), a["shape"], line=line)
-            boxes[name] = box
-            parent.children.append(box)
-        box.trainable += a.get("trainable", 0)
-        box.non_trainable += a.get("non_trainable", 0)
-        box.macs += a.get("macs", 0)
-        box.members.append(n)
-        rep[n] = name
-
-    order = list(boxes)
-    previous = {b: order[i - 1] for i, b in enumerate(order) if i}
-    first_use: dict[str, str] = {}
-    edges: list[Edge] = []
-    seen: set[tuple[str, str]] = set()
-    for n, a in g.nodes(data=True):
-        head = rep[n]
-        for src in a.get("inputs", ()):
-            tail = rep[src]
-            if tail == head or (tail, head) in seen:
-                continue
-            seen.add((tail, head))
-            if boxes[tail].kind == "input":
-                first_use.setdefault(tail, head)
-            sequential = previous.get(head) == tail or first_use.get(tail) == head
-            edges.append(Edge(tail, head, tuple(g.nodes[src]["shape"]), not sequential))
-
-    outputs = list(graph.outputs)
-    for o in outputs:
-        name = OUTPUT_PREFIX + o
-        label = "output" if len(outputs) == 1 else f"output: {o}"
-        shape = tuple(g.nodes[o]["shape"])
-        boxes[name] = Box(name, "output", "output", label, shape, members=[o])
-        root.children.append(boxes[name])
-        edges.append(Edge(rep[o], name, shape, False))
-    return Diagram(root, boxes, edges)
-
-
 # ---------------------------------------------------------------------------- DOT text
-_AUTO_ID = re.compile(r"(.+?)(_\d+)?")
-
-
-def _names_type(box: Box) -> bool:
-    """Whether the shown name already says the type: ``relu``, ``relu_3`` (automatic ids)."""
-    m = _AUTO_ID.fullmatch(box.local)
-    return m is not None and m.group(1) == box.type
-
-
-def _head(box: Box) -> str:
-    """Bold local name, then the type unless the name already says it (``relu_3``)."""
-    head = f"<b>{st.html(box.local)}</b>"
-    if box.kind == "block" or not _names_type(box):
-        head += f'&#160;&#160;<font color="{st.INK_2}">{st.html(box.type)}</font>'
-    return head
-
-
-def _detail(parts: list[str]) -> str:
-    """The second, smaller line of a box; ``''`` when there is nothing to say."""
-    text = " · ".join(x for x in parts if x)
-    return f'<br/><font point-size="9" color="{st.INK_2}">{st.html(text)}</font>' if text else ""
-
-
-def _block_detail(box: Box) -> str:
-    size = len(box.members)
-    return _detail([f"{st.shape_text(box.shape)}", f"{size} layer{'s' if size != 1 else ''}",
-                    st.params_text(box.trainable, box.non_trainable)])
-
-
-def _layer_detail(box: Box, p: Any) -> str:
-    dims = getattr(REGISTRY.get(box.type), "dims", 2)
-    try:
-        args = st.key_args(box.type, p, dims)
-    except (KeyError, TypeError, ValueError):  # an unfamiliar parameter model: no arguments
-        args = ""
-    return _detail([args, st.params_text(box.trainable, box.non_trainable)])
-
-
-def _tooltip(box: Box) -> str:
-    parts = [f"{box.name} ({box.type})" if box.kind != "output" else box.local,
-             st.shape_text(box.shape)]
-    if box.params:
-        parts.append(f"{st.count_text(box.trainable)} trainable + "
-                     f"{st.count_text(box.non_trainable)} non-trainable params")
-    if box.macs:
-        parts.append(f"{st.count_text(box.macs)} MACs")
-    if box.line is not None:
-        parts.append(f"line {box.line}")
-    return st.quote(" · ".join(parts))
-
-
 def _node_stmt(box: Box, graph: Graph) -> str:
     name = st.quote(box.name)
-    tip = _tooltip(box)
+    tip = st.tooltip(box)
     if box.kind in ("input", "output"):
         label = (f"<b>{st.html(box.local)}</b><br/>"
                  f'<font point-size="9">{st.shape_text(box.shape)}</font>')
@@ -297,9 +109,9 @@ def _node_stmt(box: Box, graph: Graph) -> str:
                 f'color="{st.TERMINAL.border}", fontcolor="white", tooltip={tip}];')
     if box.kind == "merge":
         sty = st.style_for("merge")
-        symbol = st.MERGE_SYMBOLS.get(box.type, box.type[:1])
+        symbol = get_layer(box.type).symbol or box.type[:1]
         xlabel = ""
-        if not _names_type(box):
+        if not st.names_type(box):
             xlabel = (f', xlabel=<<font point-size="8" color="{st.INK_3}">'
                       f"{st.html(box.local)}</font>>")
         return (f'{name} [label=<<b>{st.html(symbol)}</b>>, shape=circle, fixedsize=true, '
@@ -307,11 +119,12 @@ def _node_stmt(box: Box, graph: Graph) -> str:
                 f"{xlabel}, tooltip={tip}];")
     if box.kind == "block":
         sty = st.COLLAPSED
-        return (f"{name} [label=<{_head(box)}{_block_detail(box)}>, style=\"filled,bold\", "
-                f'fillcolor="{sty.fill}", color="{sty.border}", tooltip={tip}];')
+        return (f"{name} [label=<{st.box_head(box)}{st.block_detail(box)}>, "
+                f'style="filled,bold", fillcolor="{sty.fill}", color="{sty.border}", '
+                f"tooltip={tip}];")
     layer = REGISTRY.get(box.type)
     sty = st.style_for(layer.category if layer is not None else "other")
-    label = _head(box) + _layer_detail(box, graph.nx.nodes[box.name].get("params"))
+    label = st.box_head(box) + st.layer_detail(box, graph[box.name].params)
     return (f'{name} [label=<{label}>, fillcolor="{sty.fill}", color="{sty.border}", '
             f"tooltip={tip}];")
 
@@ -335,12 +148,12 @@ def _emit_cluster(cluster: Cluster, graph: Graph, out: list[str], indent: str) -
 def to_dot(graph: Graph, *, depth: int | None = None, rankdir: str = "TB") -> str:
     """The diagram of ``graph`` as Graphviz DOT text (deterministic, byte for byte).
 
-    ``depth=N`` collapses block instances nested deeper than ``N`` levels into one box;
+    ``depth=N`` shows ``N`` levels of blocks (``depth=1``: each top-level block one box);
     ``rankdir`` is ``"TB"`` (top to bottom) or ``"LR"`` (left to right).
 
     >>> import archdsl
     >>> g = archdsl.load("specs/cifar10_cnn.yaml")
-    >>> text = to_dot(g, depth=0, rankdir="LR")
+    >>> text = to_dot(g, depth=1, rankdir="LR")
     >>> "rankdir=LR" in text and '"block2" -> "block3" [label=" 64×8×8"];' in text
     True
     >>> to_dot(g, rankdir="XY")
@@ -348,7 +161,11 @@ def to_dot(graph: Graph, *, depth: int | None = None, rankdir: str = "TB") -> st
     archdsl.errors.SpecError: rankdir must be one of TB, LR, received 'XY'
     """
     _check_rankdir(rankdir)
-    d = diagram(graph, depth)
+    return dot_text(graph, diagram(graph, depth), depth, rankdir)
+
+
+def dot_text(graph: Graph, d: Diagram, depth: int | None, rankdir: str) -> str:
+    """The DOT text of a diagram ``d`` of ``graph`` drawn at ``depth`` (see :func:`to_dot`)."""
     p = graph.params
     subtitle = f"{st.count_text(p['total'])} params"
     if p["non_trainable"]:
@@ -357,7 +174,7 @@ def to_dot(graph: Graph, *, depth: int | None = None, rankdir: str = "TB") -> st
     title = (f'<b>{st.html(graph.name)}</b><br/><font point-size="10" color="{st.INK_3}">'
              f"{st.html(subtitle)}</font>")
     font = st.quote(st.FONT)
-    name = " ".join(graph.name.split())
+    name = st.safe(" ".join(graph.name.split()))
     out = [
         f"// {name}: drawn by archdsl (depth={depth}, rankdir={rankdir}); do not edit",
         f"digraph {st.quote(graph.name)} {{",
@@ -391,53 +208,92 @@ def _missing(path: Path, text: str, fmt: str) -> GraphvizMissing:
     )
 
 
+def run_dot(text: str, fmt: str, dpi: int | None = None) -> bytes:
+    """Run Graphviz ``dot -T<fmt>`` on DOT ``text``; ``dpi`` sets the resolution of bitmaps.
+
+    Raises :class:`FileNotFoundError` when there is no ``dot`` and :class:`RenderError` when
+    it fails (its message quotes ``dot``'s own, clipped).
+    """
+    exe = shutil.which("dot")
+    if exe is None:
+        raise FileNotFoundError("dot")
+    cmd = [exe, f"-T{fmt}"] + ([f"-Gdpi={dpi}"] if dpi is not None else [])
+    proc = subprocess.run(cmd, input=text.encode("utf-8"), capture_output=True, check=False)
+    if proc.returncode != 0:
+        said = printable(proc.stderr.decode("utf-8", "replace").strip(), 400)
+        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exited with code {proc.returncode}")
+        raise RenderError(f"Graphviz dot {how}: {said or '(no message)'}",
+                          hint="draw fewer boxes with --depth N, or write the .dot text (-o "
+                          "net.dot) to inspect it")
+    return proc.stdout
+
+
 def render(graph: Graph, output_path: str | Path, *, depth: int | None = None,
-           rankdir: str = "TB") -> Path:
+           rankdir: str = "TB", dpi: int | None = None, max_boxes: int = MAX_BOXES) -> Path:
     """Write the diagram to ``output_path``; the extension picks the format.
 
-    ``.dot`` writes the DOT text; ``.svg``, ``.png`` and ``.pdf`` run Graphviz ``dot``. Files
-    are written atomically. Without ``dot`` the DOT text is written next to the requested path
-    (same name, ``.dot``) and :class:`GraphvizMissing` is raised with the install hint.
+    ``.dot`` writes the DOT text; ``.svg``, ``.png`` and ``.pdf`` run Graphviz ``dot``
+    (``dpi``: the resolution of a PNG, Graphviz's default 96); ``.html`` writes one
+    self-contained page with the SVG, pan and zoom, search and a panel describing the clicked
+    node (:mod:`archdsl.render_html`). A drawing of more than ``max_boxes`` boxes is not
+    handed to ``dot``: with ``depth=None`` it is drawn at the deepest depth that fits
+    (:func:`fit_depth`), else :class:`~archdsl.errors.LimitError`. Files are written
+    atomically. Without ``dot`` the DOT text is written next to the requested path (same
+    name, ``.dot``) and :class:`GraphvizMissing` is raised with the install hint.
 
     >>> import archdsl, tempfile, pathlib
     >>> g = archdsl.load("specs/cifar10_cnn.yaml")
-    >>> out = render(g, pathlib.Path(tempfile.mkdtemp()) / "cifar.dot", depth=0)
-    >>> out.read_text(encoding="utf-8") == to_dot(g, depth=0)
+    >>> out = render(g, pathlib.Path(tempfile.mkdtemp()) / "cifar.dot", depth=1)
+    >>> out.read_text(encoding="utf-8") == to_dot(g, depth=1)
     True
     """
     path = Path(output_path)
     fmt = path.suffix.lower()
     if fmt not in FORMATS:
         raise SpecError(
-            f"cannot render to '{path}': unknown extension {path.suffix or '(none)'!r}, "
-            f"valid choices: {', '.join(FORMATS)}",
+            f"cannot render to '{st.safe(str(path))}': unknown extension "
+            f"{path.suffix or '(none)'!r}, valid choices: {', '.join(FORMATS)}",
             hint="for example: archdsl render net.yaml -o net.svg",
         )
-    text = to_dot(graph, depth=depth, rankdir=rankdir)
+    _check_rankdir(rankdir)
+    if dpi is not None and (isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1):
+        raise SpecError(f"dpi must be a positive integer, received {dpi!r}")
+    if fmt != ".dot":
+        depth = fit_depth(graph, depth, max_boxes)
+    d = diagram(graph, depth)
+    text = dot_text(graph, d, depth, rankdir)
     if fmt == ".dot":
         atomic_write_text(path, text)
         return path
-    if shutil.which("dot") is None:
-        raise _missing(path, text, fmt[1:])
-    import graphviz
-
     try:
-        data = graphviz.Source(text, engine="dot").pipe(format=fmt[1:])
-    except graphviz.ExecutableNotFound:
+        data = run_dot(text, "svg" if fmt == ".html" else fmt[1:], dpi if fmt == ".png" else None)
+    except FileNotFoundError:
         raise _missing(path, text, fmt[1:]) from None
+    if fmt == ".html":
+        from archdsl.render_html import page
+
+        data = page(graph, d, data.decode("utf-8")).encode("utf-8")
     atomic_write_bytes(path, data)
     return path
 
 
 __all__ = [
     "FORMATS",
+    "MAX_BOXES",
+    "OUTPUT_PREFIX",
     "RANKDIRS",
     "Box",
     "Cluster",
     "Diagram",
     "Edge",
     "GraphvizMissing",
+    "RenderError",
     "diagram",
+    "dot_text",
+    "fit_depth",
     "render",
+    "run_dot",
+    "skip_edges",
     "to_dot",
 ]

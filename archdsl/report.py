@@ -23,14 +23,14 @@ def graph_json(g: Graph) -> dict[str, Any]:
         layers.append(
             {
                 "id": n,
-                "type": node["type"],
-                "inputs": node["inputs"],
-                "output_shape": list(node["shape"]),
-                "params": node["trainable"] + node["non_trainable"],
-                "trainable": node["trainable"],
-                "non_trainable": node["non_trainable"],
-                "macs": node["macs"],
-                "receptive_field": node["rf"].as_json() if node["rf"] is not None else None,
+                "type": node.type,
+                "inputs": list(node.inputs),
+                "output_shape": list(node.shape),
+                "params": node.trainable + node.non_trainable,
+                "trainable": node.trainable,
+                "non_trainable": node.non_trainable,
+                "macs": node.macs,
+                "receptive_field": node.rf.as_json() if node.rf is not None else None,
             }
         )
     return {
@@ -57,14 +57,14 @@ def summary_table(g: Graph) -> Table:
     t.add_column("RF", justify="right")
     for n in g:
         node = g[n]
-        params = node["trainable"] + node["non_trainable"]
+        params = node.trainable + node.non_trainable
         t.add_row(
             n,
-            node["type"],
-            "×".join(map(str, node["shape"])),
+            node.type,
+            "×".join(map(str, node.shape)),
             f"{params:,}" if params else "",
-            f"{node['macs']:,}" if node["macs"] else "",
-            _rf_text(node.get("rf")),
+            f"{node.macs:,}" if node.macs else "",
+            _rf_text(node.rf),
         )
     p = g.params
     t.add_section()
@@ -100,10 +100,10 @@ def expanded_spec(g: Graph) -> dict[str, Any]:
     prev = g.inputs[0]
     for n, node in g.layers():
         entry: dict[str, Any] = {"id": n}
-        if node["inputs"] != [prev]:
-            entry["from"] = node["inputs"] if len(node["inputs"]) > 1 else node["inputs"][0]
-        entry.update(node["params"].model_dump(mode="json"))
-        body.append({node["type"]: entry})
+        if list(node.inputs) != [prev]:
+            entry["from"] = list(node.inputs) if len(node.inputs) > 1 else node.inputs[0]
+        entry.update(node.params.model_dump(mode="json"))
+        body.append({node.type: entry})
         prev = n
     out: dict[str, Any] = {"archdsl": 1, "name": g.name}
     if g.spec.doc:

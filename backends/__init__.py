@@ -3,7 +3,8 @@
 Each backend module lowers a compiled :class:`archdsl.Graph` to a native model and exposes the
 same small interface (all arrays numpy, in the IR's layout-neutral channel-first order):
 
-* ``LOWERINGS``: layer type → lowering function (a test checks every registered type has one),
+* ``LOWERINGS``: an :class:`archdsl.lowering.Lowerings` table, layer type → ``lower(node, ctx)``
+  (tests/test_layer_coverage.py checks every registered type has one),
 * ``build(graph, *, weights=None, dtype="float32", init=None, seed=0)`` → native model,
 * ``get_weights(model, graph)`` / ``set_weights(model, graph, weights)`` in canonical layout
   (``{node id: {weight name: array}}``, the layout of :mod:`archdsl.init`),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import archdsl
+from archdsl.ir import Node
 
 
 def net(body: str, input: str = "[3, 8, 8]", extra: str = "") -> archdsl.Graph:
@@ -13,7 +12,7 @@ def net(body: str, input: str = "[3, 8, 8]", extra: str = "") -> archdsl.Graph:
     return archdsl.loads(text, "t.yaml")
 
 
-def layer(spec_line: str, input: str = "[3, 8, 8]") -> dict[str, Any]:
-    """Compile a one-layer spec and return that layer's node attributes."""
+def layer(spec_line: str, input: str = "[3, 8, 8]") -> Node:
+    """Compile a one-layer spec and return that layer's typed node."""
     g = net(f"  - {spec_line}\n", input)
     return g[g.outputs[0]]

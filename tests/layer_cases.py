@@ -8,7 +8,20 @@ average-pool divisors, Flatten→Dense order, broadcasting merges.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Analytic values of a one-layer case: output shape, trainable and non-trainable
+    parameters, MACs, and the receptive field's maximum (``None``: not defined)."""
+
+    shape: tuple[int, ...]
+    trainable: int
+    frozen: int
+    macs: int
+    rf: int | None
 
 
 @dataclass(frozen=True)
@@ -16,6 +29,12 @@ class Case:
     name: str
     input: tuple[int, ...]
     body: str  # YAML list items (indented by 2), as in a spec body
+    expect: Expect | None = None
+
+    @property
+    def layer_type(self) -> str:
+        """The type of the case's first layer."""
+        return self.body.strip().removeprefix("- ").split(":")[0]
 
     def spec(self) -> str:
         return f"archdsl: 1\nname: {self.name}\ninput: {list(self.input)}\nbody:\n{self.body}"
@@ -217,4 +236,59 @@ CASES: list[Case] = [
     _one("scale", (3, 4, 4), "scale: {factor: 0.17}"),
 ]
 
+# (layer line, input shape, output shape, trainable, non-trainable, MACs, receptive field max)
+_GOLDEN = [
+    ("conv2d: {filters: 4, kernel: 5}", "[3, 28, 28]", (4, 24, 24), 304, 0, 24 * 24 * 4 * 75, 5),
+    ("conv2d: {filters: 8, kernel: 3, stride: 2, padding: same}", "[3, 9, 9]", (8, 5, 5), 224, 0, 25 * 8 * 27, 3),
+    ("conv2d: {filters: 6, kernel: 3, groups: 3, bias: false}", "[3, 5, 5]", (6, 3, 3), 54, 0, 9 * 6 * 9, 3),
+    ("conv2d: {filters: 2, kernel: 3, dilation: 2}", "[1, 9, 9]", (2, 5, 5), 20, 0, 25 * 2 * 9, 5),
+    ("conv1d: {filters: 4, kernel: 3, padding: causal}", "[2, 10]", (4, 10), 28, 0, 10 * 4 * 6, 3),
+    ("conv3d: {filters: 2, kernel: 3}", "[1, 5, 5, 5]", (2, 3, 3, 3), 56, 0, 27 * 2 * 27, 3),
+    ("depthwise_conv2d: {kernel: 3, multiplier: 2}", "[3, 6, 6]", (6, 4, 4), 60, 0, 16 * 6 * 9, 3),
+    ("depthwise_conv1d: {kernel: 5, bias: false}", "[4, 9]", (4, 5), 20, 0, 5 * 4 * 5, 5),
+    ("separable_conv2d: {filters: 32, kernel: 3, bias: false}", "[32, 5, 5]", (32, 3, 3),
+     32 * (9 + 32), 0, 9 * 32 * 9 + 9 * 32 * 32, 3),
+    ("separable_conv1d: {filters: 4, kernel: 3, multiplier: 2}", "[2, 7]", (4, 5),
+     4 * 3 + 4 * 4 + 4, 0, 5 * 4 * 3 + 5 * 4 * 4, 3),
+    ("conv_transpose2d: {filters: 2, kernel: 3, stride: 2}", "[4, 5, 5]", (2, 11, 11),
+     4 * 2 * 9 + 2, 0, 4 * 2 * 9 * 25, 2),
+    ("conv_transpose2d: {filters: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1}",
+     "[4, 5, 5]", (2, 10, 10), 74, 0, 4 * 2 * 9 * 25, 2),
+    ("conv_transpose2d: {filters: 2, kernel: 3, stride: 2, padding: same}", "[4, 5, 5]",
+     (2, 10, 10), 74, 0, 4 * 2 * 9 * 25, 2),
+    ("conv_transpose1d: {filters: 3, kernel: 4, stride: 2, padding: same}", "[2, 6]", (3, 12),
+     2 * 3 * 4 + 3, 0, 2 * 3 * 4 * 6, 2),
+    ("conv_transpose3d: {filters: 1, kernel: 2, stride: 2}", "[2, 2, 2, 2]", (1, 4, 4, 4),
+     2 * 8 + 1, 0, 2 * 8 * 8, 1),
+    ("max_pool2d: {pool: 2}", "[3, 8, 8]", (3, 4, 4), 0, 0, 0, 2),
+    ("max_pool2d: {pool: 3, stride: 2, ceil_mode: true}", "[3, 8, 8]", (3, 4, 4), 0, 0, 0, 3),
+    ("max_pool2d: {pool: 3, stride: 2, padding: same}", "[3, 9, 9]", (3, 5, 5), 0, 0, 0, 3),
+    ("max_pool1d: {pool: 2}", "[2, 9]", (2, 4), 0, 0, 0, 2),
+    ("max_pool3d: {pool: 2}", "[2, 4, 4, 4]", (2, 2, 2, 2), 0, 0, 0, 2),
+    ("avg_pool2d: {pool: 3, stride: 1, padding: 1}", "[3, 7, 7]", (3, 7, 7), 0, 0, 0, 3),
+    ("avg_pool1d: {pool: 3}", "[2, 9]", (2, 3), 0, 0, 0, 3),
+    ("avg_pool3d: {pool: 2, stride: 1}", "[2, 3, 3, 3]", (2, 2, 2, 2), 0, 0, 0, 2),
+    ("global_avg_pool: {}", "[5, 6, 7]", (5,), 0, 0, 0, 7),
+    ("global_max_pool: {keepdims: true}", "[5, 6, 6]", (5, 1, 1), 0, 0, 0, 6),
+    ("batchnorm: {}", "[4, 5, 5]", (4, 5, 5), 8, 8, 0, 1),
+    ("batchnorm: {scale: false}", "[4, 5, 5]", (4, 5, 5), 4, 8, 0, 1),
+    ("dropout: {rate: 0.5}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1),
+    ("spatial_dropout: {rate: 0.2}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1),
+    *[(f"{a}: {{}}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1) for a in (
+        "relu", "relu6", "sigmoid", "hard_sigmoid", "swish", "hard_swish", "tanh", "elu", "gelu",
+        "leaky_relu", "softmax", "identity")],
+    ("flatten: {}", "[3, 4, 5]", (60,), 0, 0, 0, 5),
+    ("dense: {units: 10}", "[512]", (10,), 5130, 0, 5120, None),
+    ("zero_padding: {padding: [[1, 0], [2, 1]]}", "[3, 4, 5]", (3, 5, 8), 0, 0, 0, 1),
+    ("scale: {factor: 0.5}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1),
+    ("channel_shuffle: {groups: 2}", "[4, 3, 3]", (4, 3, 3), 0, 0, 0, 1),
+]
+
+CASES += [
+    Case(f"golden_{line.split(':')[0]}_{i}", tuple(ast.literal_eval(inp)), f"  - {line}\n",
+         Expect(shape, trainable, frozen, macs, rf))
+    for i, (line, inp, shape, trainable, frozen, macs, rf) in enumerate(_GOLDEN)
+]
+#: the cases with analytic expectations: one per layer type at least
+GOLDEN = [c for c in CASES if c.expect is not None]
 CASE_IDS = [c.name for c in CASES]

@@ -14,7 +14,7 @@ import divergence
 
 
 def types(graph):
-    return Counter(graph.nx.nodes[n]["type"] for n in graph.nx)
+    return Counter(graph[n].type for n in graph.nx)
 
 
 def test_divergence_variants_change_only_what_they_name():

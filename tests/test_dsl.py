@@ -10,6 +10,7 @@ import yaml
 from helpers import net
 
 import archdsl
+from archdsl.errors import GraphError, ShapeError
 from archdsl.graph import ExpectationError
 
 RESNET = textwrap.dedent("""\
@@ -41,10 +42,10 @@ def test_design_example_compiles():
     g = archdsl.loads(RESNET)
     assert g.output_shapes == [(10,)]
     assert "basic_1.0.main" in g.nx and "basic_1.1.proj" in g.nx and "basic_2.proj" in g.nx
-    assert g["basic_2.proj"]["shape"] == (32, 16, 16)
-    assert g["basic_1.0.add_1"]["inputs"] == ["basic_1.0.main", "basic_1.0.proj"]
+    assert g["basic_2.proj"].shape == (32, 16, 16)
+    assert g["basic_1.0.add_1"].inputs == ("basic_1.0.main", "basic_1.0.proj")
     # scopes are recorded for diagrams: (instance id, block name)
-    assert g["basic_1.1.main"]["scope"] == (("basic_1.1", "basic"),)
+    assert g["basic_1.1.main"].scope == (("basic_1.1", "basic"),)
     conv = 16 * 3 * 9 + 16
     basic16 = 2 * (16 * 16 * 9) + 2 * 32 + 16 * 16
     basic32 = 32 * 16 * 9 + 32 * 32 * 9 + 2 * 64 + 16 * 32
@@ -54,7 +55,7 @@ def test_design_example_compiles():
 def test_implicit_chaining_and_ids():
     g = net("  - conv2d: {filters: 4, kernel: 3}\n  - relu: {id: act}\n  - relu: {}\n")
     assert list(g) == ["input", "conv2d_1", "act", "relu_1"]
-    assert g["relu_1"]["inputs"] == ["act"]
+    assert g["relu_1"].inputs == ("act",)
 
 
 def test_nested_blocks_and_block_defaults():
@@ -76,8 +77,8 @@ def test_nested_blocks_and_block_defaults():
                   - inner: {f: $width, id: b}
             """),
     )
-    assert g["outer_1.a.conv2d_1"]["shape"] == (6, 8, 8)
-    assert g["outer_1.b.conv2d_1"]["shape"] == (3, 8, 8)
+    assert g["outer_1.a.conv2d_1"].shape == (6, 8, 8)
+    assert g["outer_1.b.conv2d_1"].shape == (3, 8, 8)
     assert g.params["trainable"] == 3 * 6 * 9 + 6 * 3 * 9  # bias: false from spec defaults
 
 
@@ -93,7 +94,7 @@ def test_repeat_index_and_if():
                   - add: {from: [$in, conv2d_1], if: "${in_channels == 4 and i > 0}"}
             """),
     )
-    assert g["s.0.conv2d_1"]["shape"] == (4, 4, 4)
+    assert g["s.0.conv2d_1"].shape == (4, 4, 4)
     assert "s.0.add_1" not in g.nx and "s.1.add_1" in g.nx and "s.2.add_1" in g.nx
     assert g.outputs == ["s.2.add_1"]
 
@@ -117,7 +118,7 @@ def test_expressions_and_scaling_functions():
         "  - conv2d: {filters: '${make_divisible(96 / 4)}', kernel: 1}\n",
         extra="args: {width: 1.2}\n",
     )
-    assert [g[n]["shape"][0] for n, _ in g.layers()] == [40, 24]
+    assert [g[n].shape[0] for n, _ in g.layers()] == [40, 24]
     g2 = archdsl.loads(
         "archdsl: 1\nname: t\nargs: {width: 1.0}\ninput: [3, 8, 8]\nbody:\n"
         "  - conv2d: {filters: '${round_filters(32, width)}', kernel: 1}\n",
@@ -187,16 +188,16 @@ def test_expand_round_trip():
     flat = yaml.safe_dump(g.expanded(), sort_keys=False)
     g2 = archdsl.loads(flat)
     assert list(g2) == list(g)
-    assert [g2[n]["shape"] for n in g2] == [g[n]["shape"] for n in g]
+    assert [g2[n].shape for n in g2] == [g[n].shape for n in g]
     assert g2.params == g.params and g2.macs == g.macs
 
 
 def test_every_default_resolved_in_ir():
     g = net("  - batchnorm: {}\n  - leaky_relu: {}\n  - gelu: {}\n")
-    assert g["batchnorm_1"]["values"] == {} and g["batchnorm_1"]["params"].momentum == 0.1
-    assert g["batchnorm_1"]["params"].eps == 1e-5
-    assert g["leaky_relu_1"]["params"].negative_slope == 0.01
-    assert g["gelu_1"]["params"].approximate == "none"
+    assert g["batchnorm_1"].values == {} and g["batchnorm_1"].params.momentum == 0.1
+    assert g["batchnorm_1"].params.eps == 1e-5
+    assert g["leaky_relu_1"].params.negative_slope == 0.01
+    assert g["gelu_1"].params.approximate == "none"
     flat = g.expanded()["body"]
     assert flat[0]["batchnorm"]["momentum"] == 0.1
 
@@ -223,6 +224,31 @@ def test_type_chosen_by_argument_and_indexing():
                   - $act: {id: act}
             """),
     )
-    assert g["stage_1.act"]["type"] == "hard_swish" and g["stage_1.act"]["shape"] == (6, 8, 8)
+    assert g["stage_1.act"].type == "hard_swish" and g["stage_1.act"].shape == (6, 8, 8)
     with pytest.raises(archdsl.SpecError, match="unknown layer type 'hardswish'.*hard_swish"):
         net("  - $act: {}\n", extra="args: {act: hardswish}\n")
+
+
+@pytest.mark.parametrize("order", ["outer first", "inner first"])
+def test_a_node_cannot_nest_inside_another_node(order):
+    outer, inner = "  - conv2d: {filters: 1, kernel: 3, id: c}\n", "  - relu: {id: c.weight}\n"
+    body = outer + inner if order == "outer first" else inner + outer
+    with pytest.raises(GraphError) as err:
+        net(body, "[1, 8, 8]")
+    assert "nest one inside the other" in str(err.value)
+    assert "rename 'c.weight', for example to 'c_weight'" in err.value.hint
+
+
+def test_ragged_fixed_weights_are_a_located_shape_error():
+    with pytest.raises(ShapeError) as err:
+        net("  - conv2d: {filters: 1, kernel: 3, fixed: [[1, 2, 3], [1, 2], [1, 2, 3]]}\n",
+            "[1, 8, 8]")
+    assert "'fixed' must be rectangular" in str(err.value) and err.value.loc.line == 5
+    with pytest.raises(ShapeError, match=r"do not fit the kernel \[1, 1, 3, 3\]"):
+        net("  - conv2d: {filters: 1, kernel: 3, fixed: [[1, 2], [1, 2]]}\n", "[1, 8, 8]")
+
+
+def test_repeat_zero_yields_nothing():
+    g = net("  - conv2d: {filters: 4, kernel: 1, repeat: 0}\n  - relu: {}\n")
+    assert [n.type for n in g.walk()] == ["relu"]
+    assert g["relu_1"].inputs == ("input",)

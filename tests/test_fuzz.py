@@ -19,12 +19,12 @@ def test_random_valid_specs_compile(seed, n):
     text = random_spec(seed, n)
     g = archdsl.loads(text, "fuzz.yaml")
     assert g.output_shapes == [(3,)]
-    assert g.params["total"] == sum(g[i]["trainable"] + g[i]["non_trainable"] for i in g)
+    assert g.params["total"] == sum(g[i].trainable + g[i].non_trainable for i in g)
     # the expanded spec is itself valid and equivalent
     import yaml
 
     g2 = archdsl.loads(yaml.safe_dump(g.expanded(), sort_keys=False))
-    assert [g2[i]["shape"] for i in g2] == [g[i]["shape"] for i in g]
+    assert [g2[i].shape for i in g2] == [g[i].shape for i in g]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

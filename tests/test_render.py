@@ -322,8 +322,8 @@ def test_depth_collapses_blocks_and_sums_params(cifar, residual):
     assert top == ["input", "block1", "block2", "block3", "flatten_1", "logits", "@output.logits"]
     d = diagram(cifar, depth=0)
     for b in ("block1", "block2", "block3"):
-        members = [n for n in cifar if cifar[n]["scope"] and cifar[n]["scope"][0][0] == b]
-        want = sum(cifar[n]["trainable"] + cifar[n]["non_trainable"] for n in members)
+        members = [n for n in cifar if cifar[n].scope and cifar[n].scope[0][0] == b]
+        want = sum(cifar[n].trainable + cifar[n].non_trainable for n in members)
         assert d.boxes[b].params == want
         assert d.boxes[b].members == members
         assert f"{want:,} params" in node_attrs(to_dot(cifar, depth=0), b)

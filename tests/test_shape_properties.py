@@ -30,9 +30,9 @@ def test_conv_output_matches_sliding_windows(n, k, s, d, pb, pe):
     if expected == 0:
         return  # rejected with a ShapeError; covered by the error corpus
     node = layer(line, f"[3, {n}]")
-    assert node["shape"] == (2, expected)
-    assert node["trainable"] == (3 * k + 1) * 2
-    assert node["macs"] == expected * 2 * 3 * k
+    assert node.shape == (2, expected)
+    assert node.trainable == (3 * k + 1) * 2
+    assert node.macs == expected * 2 * 3 * k
 
 
 @settings(max_examples=150, deadline=None)
@@ -49,7 +49,7 @@ def test_same_padding_gives_ceil(n, k, s, d):
 def test_transposed_same_multiplies_by_stride(n, k, s):
     node = layer(f"conv_transpose1d: {{filters: 1, kernel: {k}, stride: {s}, padding: same}}",
                  f"[2, {n}]")
-    assert node["shape"] == (1, n * s)
+    assert node.shape == (1, n * s)
 
 
 @settings(max_examples=100, deadline=None)
@@ -60,7 +60,7 @@ def test_transposed_chapter_formula(n, k, s, p, op):
         return
     node = layer(f"conv_transpose1d: {{filters: 1, kernel: {k}, stride: {s}, padding: {p}, "
                  f"output_padding: {op}}}", f"[2, {n}]")
-    assert node["shape"] == (1, out)
+    assert node.shape == (1, out)
 
 
 @settings(max_examples=150, deadline=None)
@@ -79,7 +79,7 @@ def test_ceil_mode_matches_pytorch_formula(n, k, s, p):
 @given(c=st.integers(1, 8), g=st.integers(1, 4), m=st.integers(1, 3), k=small)
 def test_grouped_and_depthwise_param_formulas(c, g, m, k):
     conv = layer(f"conv2d: {{filters: {g * m}, kernel: {k}, groups: {g}}}", f"[{g * c}, 9, 9]")
-    assert conv["trainable"] == (c * k * k + 1) * g * m
+    assert conv.trainable == (c * k * k + 1) * g * m
     dw = layer(f"depthwise_conv2d: {{kernel: {k}, multiplier: {m}}}", f"[{c}, 9, 9]")
-    assert dw["trainable"] == (k * k + 1) * m * c
-    assert dw["shape"][0] == c * m
+    assert dw.trainable == (k * k + 1) * m * c
+    assert dw.shape[0] == c * m

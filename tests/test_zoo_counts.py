@@ -121,7 +121,7 @@ def test_variants(name: str, overrides: dict[str, Any], params: int) -> None:
 
 def test_resnet50_conv_bias_adds_one_bias_per_conv_channel() -> None:
     base = graph("resnet50")
-    conv_channels = sum(n["shape"][0] for _, n in base.layers() if n["type"] == "conv2d")
+    conv_channels = sum(n.shape[0] for _, n in base.layers() if n.type == "conv2d")
     assert conv_channels == 26_560
     biased = archdsl.load(SPECS / "resnet50.yaml", conv_bias=True)
     assert biased.params["trainable"] == base.params["trainable"] + conv_channels
@@ -156,7 +156,7 @@ def test_se_resnet50_by_hand() -> None:
     assert graph("se_resnet50").params["trainable"] == ZOO["resnet50"][2] + se == 28_088_024
     # the SE weights are exactly the difference, node by node
     se_nodes = [n for n, _ in graph("se_resnet50").layers() if ".se." in n]
-    assert sum(graph("se_resnet50")[n]["trainable"] for n in se_nodes) == se
+    assert sum(graph("se_resnet50")[n].trainable for n in se_nodes) == se
 
 
 def test_efficientnet_b3_is_b0_scaled() -> None:

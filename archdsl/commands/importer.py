@@ -1,7 +1,7 @@
 """``archdsl import-weights``: a reference model's weights → canonical ``.npz`` for a spec.
 
 The reference's weighted layers are matched to the spec's nodes by structure
-(:mod:`archdsl.weightmap`) and saved keyed ``"<node id>/<weight name>"`` in the canonical
+(:mod:`archdsl.weights`) and saved keyed ``"<node id>/<weight name>"`` in the canonical
 (PyTorch) layout, atomically. Sources (``--from``):
 
 * ``keras:NAME``: ``keras.applications.NAME`` built at the spec's input shape with
@@ -77,7 +77,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
          _configure)
 def cmd_import_weights(ns: argparse.Namespace) -> int:
     from archdsl import __version__
-    from archdsl.weightmap import save_npz
+    from archdsl.weights import save_npz
 
     graph = load_graph(ns)
     if not str(ns.out).endswith(".npz"):

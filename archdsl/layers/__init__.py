@@ -1,11 +1,27 @@
-"""The layer registry (see :mod:`archdsl.layers.base`); importing it registers all types."""
+"""The layer registry (see :mod:`archdsl.layers.base`); importing it registers all types.
 
-from archdsl.layers import activation, conv, norm, pool, structure  # noqa: F401  (registration)
+One module per family, each class with its key written literally (``key = "conv2d"``).
+"""
+
+from archdsl.layers import (  # noqa: F401  (registration)
+    activation,
+    conv,
+    dense,
+    dropout,
+    merge,
+    normalization,
+    pool,
+    tensor_ops,
+)
 from archdsl.layers.base import (
     REGISTRY,
+    Cropped,
     Inferred,
     Layer,
+    Padded,
     Params,
+    PoolWindows,
+    Resolved,
     Shape,
     ShapeRuleError,
     Weight,
@@ -15,9 +31,13 @@ from archdsl.layers.base import (
 
 __all__ = [
     "REGISTRY",
+    "Cropped",
     "Inferred",
     "Layer",
+    "Padded",
     "Params",
+    "PoolWindows",
+    "Resolved",
     "Shape",
     "ShapeRuleError",
     "Weight",

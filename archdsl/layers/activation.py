@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any, Literal
 
 from pydantic import Field, StrictInt
@@ -37,17 +38,46 @@ class _Activation(Layer):
     category = "activation"
 
 
-_SIMPLE = {
-    "relu": "max(x, 0)",
-    "relu6": "min(max(x, 0), 6)",
-    "sigmoid": "1 / (1 + exp(−x))",
-    "hard_sigmoid": "relu6(x + 3) / 6",
-    "swish": "x · sigmoid(x) (SiLU)",
-    "hard_swish": "x · relu6(x + 3) / 6",
-    "tanh": "tanh(x)",
-}
-for _key, _formula in _SIMPLE.items():
-    register(type(f"Act_{_key}", (_Activation,), {"key": _key, "doc": _formula}))
+@register
+class Relu(_Activation):
+    key = "relu"
+    doc = "max(x, 0)"
+
+
+@register
+class Relu6(_Activation):
+    key = "relu6"
+    doc = "min(max(x, 0), 6)"
+
+
+@register
+class Sigmoid(_Activation):
+    key = "sigmoid"
+    doc = "1 / (1 + exp(−x))"
+
+
+@register
+class HardSigmoid(_Activation):
+    key = "hard_sigmoid"
+    doc = "relu6(x + 3) / 6"
+
+
+@register
+class Swish(_Activation):
+    key = "swish"
+    doc = "x · sigmoid(x) (SiLU)"
+
+
+@register
+class HardSwish(_Activation):
+    key = "hard_swish"
+    doc = "x · relu6(x + 3) / 6"
+
+
+@register
+class Tanh(_Activation):
+    key = "tanh"
+    doc = "tanh(x)"
 
 
 @register
@@ -55,6 +85,9 @@ class LeakyRelu(_Activation):
     key = "leaky_relu"
     Params = LeakyReluParams
     doc = "x if x > 0 else negative_slope · x"
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"negative_slope": 0.1}
 
 
 @register

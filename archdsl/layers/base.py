@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -82,12 +83,42 @@ class Window:
     collapse: bool = False
 
 
+Pads = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Shape-dependent attributes a shape rule resolves; the base class holds none."""
+
+
+@dataclass(frozen=True)
+class Padded(Resolved):
+    """Explicit ``(before, after)`` zero padding per spatial dimension (convolutions, padding)."""
+
+    pads: Pads
+
+
+@dataclass(frozen=True)
+class PoolWindows(Padded):
+    """Pooling windows: ``pads`` include ``ceil_mode``'s extra end cells, ``counted_pads`` are
+    the explicit padding an average pool may count in its divisor."""
+
+    counted_pads: Pads
+
+
+@dataclass(frozen=True)
+class Cropped(Resolved):
+    """Transposed convolution: ``(before, after)`` crops of the full output per dimension."""
+
+    crops: Pads
+
+
 @dataclass(frozen=True)
 class Inferred:
     """The result of a shape rule: the output shape and resolved attributes (e.g. ``pads``)."""
 
     shape: Shape
-    attrs: dict[str, Any] = field(default_factory=dict)
+    attrs: Resolved = field(default_factory=Resolved)
 
 
 class ShapeRuleError(ValueError):
@@ -109,6 +140,28 @@ class Layer:
     #: The output picks one input element per window (max pooling): its gradient flows to that
     #: element alone, so round-off that changes the pick changes the gradient by its whole size.
     selects: ClassVar[bool] = False
+    #: Weight family for the structural importers (:mod:`archdsl.weights`): layers of one
+    #: family can take each other's weights (``conv``, ``transposed``, ``separable``,
+    #: ``batchnorm``); ``None`` for weight-free layers.
+    weight_family: ClassVar[str | None] = None
+    #: Training-mode randomness the trainers replace with numpy masks: ``"element"`` (one value
+    #: per element, dropout), ``"channel"`` (one per channel, spatial dropout), ``"sample"`` (one
+    #: per sample, stochastic depth); ``None`` for deterministic layers.
+    stochastic: ClassVar[str | None] = None
+    #: Number of spatial dimensions of a windowed layer type (conv2d: 2); ``None`` when the type
+    #: works at any rank.
+    dims: ClassVar[int | None] = None
+    #: How the layer reads axes, for backends that store feature maps channels-last (Keras):
+    #: ``"channels"`` (axis 0 is channels, the rest spatial: convolutions, pooling, BatchNorm),
+    #: ``"follow"`` (any physical order: element-wise layers; an ``axis`` argument is mapped),
+    #: ``"ordered"`` (axes in the IR's order: reshape, permute, matmul, dense on tokens).
+    layout: ClassVar[str] = "follow"
+
+    #: Diagrams: the text shown in a layer's box, formatted with its arguments (``"p={rate}"``);
+    #: ``None`` shows the arguments that are required or differ from their defaults.
+    label: ClassVar[str | None] = None
+    #: Diagrams: the symbol drawn in a merge node's circle (``"+"`` for add).
+    symbol: ClassVar[str | None] = None
 
     def parse(self, raw: dict[str, Any]) -> BaseModel:
         """Validate raw arguments into this type's Params (raises pydantic ValidationError)."""
@@ -126,9 +179,21 @@ class Layer:
         """Multiply-accumulates for one sample. Default: 0."""
         return 0
 
-    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window | None:
+    def window(self, p: Any, ins: list[Shape], attrs: Resolved) -> Window | None:
         """Receptive-field step; ``None`` for pointwise layers."""
         return None
+
+    def layout_of(self, p: Any) -> str:
+        """The :attr:`layout` of a node with parameters ``p`` (a type whose arguments choose
+        its axes overrides this)."""
+        return self.layout
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        """Random arguments for the fuzz generator (:mod:`archdsl.fuzz`) on an input of
+        ``shape``, or ``None`` to skip this type there. Default: no arguments, when the type
+        needs none. The generator keeps a draw only if the shape rule accepts it."""
+        required = [n for n, f in self.Params.model_fields.items() if f.is_required()]
+        return None if required else {}
 
 
 REGISTRY: dict[str, Layer] = {}
@@ -157,10 +222,15 @@ def stride_fraction(window: Window, axis: int) -> Fraction:
 
 __all__ = [
     "REGISTRY",
+    "Cropped",
     "Inferred",
     "Layer",
     "NoParams",
+    "Padded",
+    "Pads",
     "Params",
+    "PoolWindows",
+    "Resolved",
     "Shape",
     "ShapeRuleError",
     "ValidationError",

@@ -9,14 +9,18 @@ Weights (canonical PyTorch layout): cross-channel ``(Cout, Cin/groups, *k)`` + b
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+import random
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from archdsl.layers.base import (
+    Cropped,
     Inferred,
     Layer,
+    Padded,
     Params,
+    Resolved,
     Shape,
     ShapeRuleError,
     Weight,
@@ -46,6 +50,40 @@ FIXED_FILTERS: dict[str, list[list[float]]] = {
     "laplace": [[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]],
     "identity3": [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
 }
+
+
+def nested_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of rectangular nested lists of numbers; ``None`` if ragged or not numbers.
+
+    >>> nested_shape([[1, 2], [3, 4], [5, 6]]), nested_shape([[1, 2], [3]]), nested_shape(2.0)
+    ((3, 2), None, ())
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return () if math.isfinite(value) else None
+    if not isinstance(value, list) or not value:
+        return None
+    inner = [nested_shape(v) for v in value]
+    if inner[0] is None or any(s != inner[0] for s in inner):
+        return None
+    return (len(value), *inner[0])
+
+
+def check_fixed(fixed: Any, kernel_shape: tuple[int, ...]) -> None:
+    """``fixed`` values must be rectangular, finite and broadcast to the kernel's shape."""
+    shape = nested_shape(fixed)
+    if shape is None:
+        raise ShapeRuleError(
+            "'fixed' must be rectangular nested lists of finite numbers (every row the same "
+            "length)"
+        )
+    tail = kernel_shape[len(kernel_shape) - len(shape):] if shape else ()
+    if len(shape) > len(kernel_shape) or any(a not in (1, b) for a, b in zip(shape, tail)):
+        raise ShapeRuleError(
+            f"fixed weights of shape {list(shape)} do not fit the kernel {list(kernel_shape)}; "
+            "give the kernel window k or the full (filters, Cin/groups, *k)"
+        )
 
 
 class _WindowParams(Params):
@@ -103,9 +141,21 @@ class TransposedParams(Params):
         return self
 
 
+def sample_window(rng: random.Random, size: int) -> dict[str, Any]:
+    """Random kernel, stride and padding for a window over ``size`` cells (fuzzing)."""
+    k = rng.choice([1, 2, 3])
+    s = rng.choice([1, 1, 2]) if size >= 4 else 1
+    pad = rng.choice(["same", "valid", 0, 1])
+    if isinstance(pad, int) and pad >= k:
+        pad = "same"
+    return {"kernel": k, "stride": s, "padding": pad}
+
+
 class _ConvBase(Layer):
-    dims: int = 2
+    dims: ClassVar[int] = 2
     category = "convolution"
+    weight_family = "conv"
+    layout = "channels"
 
     def _geometry(self, p: Any, ins: list[Shape]) -> tuple[Shape, tuple[int, ...], tuple[int, ...]]:
         spatial = spatial_of(ins[0], self.dims, self.key)
@@ -114,12 +164,12 @@ class _ConvBase(Layer):
         dilation = ntuple(p.dilation, self.dims, "dilation")
         return spatial, effective_kernel(kernel, dilation), stride
 
-    def _out_spatial(self, p: Any, ins: list[Shape]) -> tuple[tuple[int, ...], dict[str, Any]]:
+    def _out_spatial(self, p: Any, ins: list[Shape]) -> tuple[tuple[int, ...], Padded]:
         spatial, k_eff, stride = self._geometry(p, ins)
         pads = resolve_pads(p.padding, spatial, k_eff, stride)
-        return window_outputs(spatial, k_eff, stride, pads), {"pads": pads}
+        return window_outputs(spatial, k_eff, stride, pads), Padded(pads)
 
-    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window:
+    def window(self, p: Any, ins: list[Shape], attrs: Resolved) -> Window:
         _, k_eff, stride = self._geometry(p, ins)
         return Window(k_eff, stride)
 
@@ -149,7 +199,10 @@ class Conv(_ConvBase):
             raise ShapeRuleError(
                 f"unknown fixed filter '{p.fixed}'; valid: {', '.join(FIXED_FILTERS)}"
             )
-        w = {"kernel": Weight((p.filters, cin, *kernel), "kernel", trainable, fixed, p.groups)}
+        shape = (p.filters, cin, *kernel)
+        if fixed is not None:
+            check_fixed(fixed, shape)
+        w = {"kernel": Weight(shape, "kernel", trainable, fixed, p.groups)}
         if p.bias:
             w["bias"] = Weight(
                 (p.filters,), "bias", trainable, [0.0] if fixed is not None else None
@@ -159,6 +212,12 @@ class Conv(_ConvBase):
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:
         kernel = ntuple(p.kernel, self.dims, "kernel")
         return math.prod(out) * (ins[0][0] // p.groups) * math.prod(kernel)
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        g = rng.choice([g for g in (1, 2, 3) if shape[0] % g == 0])
+        args = sample_window(rng, shape[-1])
+        return {"filters": g * rng.randint(1, 3), **args, "dilation": rng.choice([1, 1, 2]),
+                "groups": g, "bias": rng.random() < 0.5}
 
 
 class Depthwise(_ConvBase):
@@ -182,8 +241,12 @@ class Depthwise(_ConvBase):
     def macs(self, p: Any, ins: list[Shape], out: Shape) -> int:
         return math.prod(out) * math.prod(ntuple(p.kernel, self.dims, "kernel"))
 
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {**sample_window(rng, shape[-1]), "multiplier": rng.choice([1, 2])}
+
 
 class Separable(_ConvBase):
+    weight_family = "separable"
     doc = "Depthwise-separable convolution: depthwise (no bias) then a 1×1 pointwise conv."
     Params = SeparableParams
     shape_doc = "(C, *S) → (filters, *S'), S' as for conv"
@@ -212,8 +275,12 @@ class Separable(_ConvBase):
         k = math.prod(ntuple(p.kernel, self.dims, "kernel"))
         return spatial * cm * k + spatial * cm * p.filters
 
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"filters": rng.randint(1, 6), **sample_window(rng, shape[-1])}
+
 
 class Transposed(_ConvBase):
+    weight_family = "transposed"
     doc = "Transposed convolution (fractionally strided), with PyTorch or TF 'same' cropping."
     Params = TransposedParams
     shape_doc = "S' = s(S−1) + d(k−1) + 1 − crop_b − crop_a; 'valid': crops (0,0) + output_padding"
@@ -241,7 +308,7 @@ class Transposed(_ConvBase):
                 raise ShapeRuleError(f"output size {size} < 1 along dimension {axis + 1}")
             crops.append(crop)
             out.append(size)
-        return Inferred((p.filters, *out), {"crops": tuple(crops)})
+        return Inferred((p.filters, *out), Cropped(tuple(crops)))
 
     def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
         kernel = ntuple(p.kernel, self.dims, "kernel")
@@ -254,21 +321,76 @@ class Transposed(_ConvBase):
         k = math.prod(ntuple(p.kernel, self.dims, "kernel"))
         return ins[0][0] * p.filters * k * math.prod(ins[0][1:])
 
-    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window:
+    def window(self, p: Any, ins: list[Shape], attrs: Resolved) -> Window:
         _, k_eff, stride = self._geometry(p, ins)
         return Window(k_eff, stride, transposed=True)
 
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        if shape[-1] > 8:
+            return None
+        args = sample_window(rng, shape[-1])
+        return {**args, "filters": rng.randint(1, 4), "padding": rng.choice(["same", "valid"])}
 
-def _variant(base: type[_ConvBase], key: str, dims: int) -> type[_ConvBase]:
-    cls = type(base.__name__ + f"{dims}D", (base,), {"key": key, "dims": dims})
-    return register(cls)  # type: ignore[return-value]
+
+# One class per layer type: the key is written here, literally.
+@register
+class Conv1D(Conv):
+    key = "conv1d"
+    dims = 1
 
 
-for _d in (1, 2, 3):
-    _variant(Conv, f"conv{_d}d", _d)
-    _variant(Transposed, f"conv_transpose{_d}d", _d)
-for _d in (1, 2):
-    _variant(Depthwise, f"depthwise_conv{_d}d", _d)
-    _variant(Separable, f"separable_conv{_d}d", _d)
+@register
+class Conv2D(Conv):
+    key = "conv2d"
+    dims = 2
+
+
+@register
+class Conv3D(Conv):
+    key = "conv3d"
+    dims = 3
+
+
+@register
+class ConvTranspose1D(Transposed):
+    key = "conv_transpose1d"
+    dims = 1
+
+
+@register
+class ConvTranspose2D(Transposed):
+    key = "conv_transpose2d"
+    dims = 2
+
+
+@register
+class ConvTranspose3D(Transposed):
+    key = "conv_transpose3d"
+    dims = 3
+
+
+@register
+class DepthwiseConv1D(Depthwise):
+    key = "depthwise_conv1d"
+    dims = 1
+
+
+@register
+class DepthwiseConv2D(Depthwise):
+    key = "depthwise_conv2d"
+    dims = 2
+
+
+@register
+class SeparableConv1D(Separable):
+    key = "separable_conv1d"
+    dims = 1
+
+
+@register
+class SeparableConv2D(Separable):
+    key = "separable_conv2d"
+    dims = 2
+
 
 __all__ = ["FIXED_FILTERS", "same_pads"]

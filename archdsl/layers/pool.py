@@ -7,11 +7,22 @@ explicit padding, but never the extra end cells added by ``ceil_mode``.
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from typing import Any, ClassVar
 
 from pydantic import Field
 
-from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, Window, register
+from archdsl.layers.base import (
+    Inferred,
+    Layer,
+    Params,
+    PoolWindows,
+    Resolved,
+    Shape,
+    ShapeRuleError,
+    Window,
+    register,
+)
 from archdsl.layers.geometry import (
     Padding,
     Sizes,
@@ -42,8 +53,9 @@ class GlobalPoolParams(Params):
 
 
 class _Pool(Layer):
-    dims = 2
+    dims: ClassVar[int] = 2
     category = "pooling"
+    layout = "channels"
     shape_doc = "(C, *S) → (C, *S'), S' = 1 + (S + p_b + p_a − k) // s"
 
     def _geometry(self, p: Any, ins: list[Shape]) -> tuple[Shape, tuple[int, ...], tuple[int, ...]]:
@@ -65,11 +77,19 @@ class _Pool(Layer):
         if p.ceil_mode:
             pads = ceil_mode_pads(spatial, k, s, pads)
         out = window_outputs(spatial, k, s, pads)
-        return Inferred((ins[0][0], *out), {"pads": pads, "counted_pads": counted})
+        return Inferred((ins[0][0], *out), PoolWindows(pads, counted))
 
-    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window:
+    def window(self, p: Any, ins: list[Shape], attrs: Resolved) -> Window:
         _, k, s = self._geometry(p, ins)
         return Window(k, s)
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        size = shape[-1]
+        if size < 2:
+            return None
+        s = rng.choice([1, 1, 2]) if size >= 4 else 1
+        k = rng.choice([2, 3]) if size >= 3 else 2
+        return {"pool": k, "stride": s if s > 1 else k, "padding": rng.choice(["same", "valid"])}
 
 
 class MaxPool(_Pool):
@@ -85,6 +105,7 @@ class AvgPool(_Pool):
 
 class _GlobalPool(Layer):
     category = "pooling"
+    layout = "channels"
     Params = GlobalPoolParams
     shape_doc = "(C, *S) → (C,), or (C, 1, …) with keepdims"
 
@@ -96,7 +117,7 @@ class _GlobalPool(Layer):
         c = ins[0][0]
         return Inferred((c, *([1] * (len(ins[0]) - 1))) if p.keepdims else (c,))
 
-    def window(self, p: Any, ins: list[Shape], attrs: dict[str, Any]) -> Window:
+    def window(self, p: Any, ins: list[Shape], attrs: Resolved) -> Window:
         return Window(collapse=True)
 
 
@@ -113,9 +134,42 @@ class GlobalMaxPool(_GlobalPool):
     selects = True
 
 
-for _d in (1, 2, 3):
-    register(type(f"MaxPool{_d}D", (MaxPool,), {"key": f"max_pool{_d}d", "dims": _d}))
-    register(type(f"AvgPool{_d}D", (AvgPool,), {"key": f"avg_pool{_d}d", "dims": _d}))
+@register
+class MaxPool1D(MaxPool):
+    key = "max_pool1d"
+    dims = 1
+
+
+@register
+class MaxPool2D(MaxPool):
+    key = "max_pool2d"
+    dims = 2
+
+
+@register
+class MaxPool3D(MaxPool):
+    key = "max_pool3d"
+    dims = 3
+
+
+@register
+class AvgPool1D(AvgPool):
+    key = "avg_pool1d"
+    dims = 1
+
+
+@register
+class AvgPool2D(AvgPool):
+    key = "avg_pool2d"
+    dims = 2
+
+
+@register
+class AvgPool3D(AvgPool):
+    key = "avg_pool3d"
+    dims = 3
+
+
 
 
 def avg_pool_divisor(

@@ -1,7 +1,7 @@
 """Import a Keras model's weights (e.g. ``keras.applications``) into a spec, by structure.
 
 :func:`keras_ref_layers` walks the model's functional graph from its outputs (nested
-functional models included) and returns one :class:`~archdsl.weightmap.RefLayer` per weighted
+functional models included) and returns one :class:`~archdsl.weights.RefLayer` per weighted
 layer, in execution order, with its *weighted parents* (so the matcher runs in graph mode) and
 its arrays converted to the canonical (PyTorch) layout:
 
@@ -11,7 +11,7 @@ Keras layer              Keras variable(s)                    canonical
 Conv1D/2D/3D             kernel ``(*k, I/g, O)``              ``(O, I/g, *k)``
 Dense                    kernel ``(I, O)``                    ``(O, I)`` (rows permuted from
                                                               (H, W, C) to (C, H, W) after a
-                                                              Keras ``Flatten``, parity.md D)
+                                                              Keras ``Flatten``)
 DepthwiseConv1D/2D       kernel ``(*k, C, M)``                ``(C·M, 1, *k)``
 SeparableConv1D/2D       depthwise ``(*k, C, M)``,            ``(C·M, 1, *k)``,
                          pointwise ``(*1, C·M, F)``, bias     ``(F, C·M, *1)``, bias
@@ -37,14 +37,14 @@ Example (offline: ``weights=None`` builds a randomly initialized application):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from archdsl.errors import BackendError
-from archdsl.weightmap import FlowTracer, RefLayer, WeightMatch, Weights, match_graph
+from archdsl.weights import FlowTracer, RefLayer, WeightMatch, Weights, match_graph
 
 from .layers import GeneralConvTranspose
 
@@ -62,6 +62,8 @@ _TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+#: (family, canonical arrays, attrs) of one converted layer
+Converted = tuple[str, dict[str, np.ndarray], dict[str, Any]]
 
 
 def _np(var: Any) -> np.ndarray:
@@ -75,14 +77,64 @@ def _conv_kernel(k: np.ndarray) -> np.ndarray:
 
 
 def _depthwise_kernel(k: np.ndarray) -> np.ndarray:
-    """``(*k, C, M)`` → ``(C·M, 1, *k)``, output channel ``c·M + m`` (parity.md A)."""
+    """``(*k, C, M)`` → ``(C·M, 1, *k)``, channel ``c·M + m`` (docs/conventions.md, Layout)."""
     n = k.ndim - 2
     c, m = k.shape[-2], k.shape[-1]
     return k.transpose(n, n + 1, *range(n)).reshape(c * m, 1, *k.shape[:n])
 
 
-def convert_layer(layer: Any, flatten_from: tuple[int, ...] | None = None
-                  ) -> tuple[str, dict[str, np.ndarray], dict[str, Any]] | None:
+def _with_bias(layer: Any, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if getattr(layer, "bias", None) is not None:  # None when built with use_bias=False
+        arrays["bias"] = _np(layer.bias)
+    return arrays
+
+
+def _kernel_layer(family: str, canonical: Callable[[np.ndarray], np.ndarray]
+                  ) -> Callable[[Any, Any], Converted]:
+    """The converter of a layer holding ``kernel`` (and maybe ``bias``)."""
+    def convert(layer: Any, _: Any) -> Converted:
+        return family, _with_bias(layer, {"kernel": canonical(_np(layer.kernel))}), {}
+    return convert
+
+
+def _separable(layer: Any, _: Any) -> Converted:
+    arrays = {"depthwise_kernel": _depthwise_kernel(_np(layer.depthwise_kernel)),
+              "pointwise_kernel": _conv_kernel(_np(layer.pointwise_kernel))}
+    return "separable", _with_bias(layer, arrays), {}
+
+
+def _dense(layer: Any, flatten_from: tuple[int, ...] | None) -> Converted:
+    kernel = _np(layer.kernel)
+    attrs: dict[str, Any] = {}
+    if flatten_from is not None and len(flatten_from) > 1 and np.prod(flatten_from[:-1]) > 1:
+        *spatial, c = flatten_from
+        n = len(spatial)
+        kernel = (kernel.reshape(*spatial, c, -1)
+                  .transpose(n, *range(n), n + 1).reshape(kernel.shape))
+        attrs["flatten_permuted"] = True
+    return "conv", _with_bias(layer, {"kernel": kernel.T}), attrs
+
+
+def _batchnorm(layer: Any, _: Any) -> Converted:
+    arrays = {"gamma": _np(layer.gamma)} if layer.scale else {}
+    if layer.center:
+        arrays["beta"] = _np(layer.beta)
+    arrays.update(running_mean=_np(layer.moving_mean), running_var=_np(layer.moving_variance))
+    return "batchnorm", arrays, {"eps": float(layer.epsilon)}
+
+
+#: Keras layer classes → converter, tried in order (transposed before the plain convolutions)
+_CONVERTERS: tuple[tuple[tuple[type, ...], Callable[[Any, Any], Converted]], ...] = (
+    (_TRANSPOSED, _kernel_layer("transposed", _conv_kernel)),
+    (_DEPTHWISE, _kernel_layer("conv", _depthwise_kernel)),
+    (_SEPARABLE, _separable),
+    (_CONV, _kernel_layer("conv", _conv_kernel)),
+    ((keras.layers.Dense,), _dense),
+    ((keras.layers.BatchNormalization,), _batchnorm),
+)
+
+
+def convert_layer(layer: Any, flatten_from: tuple[int, ...] | None = None) -> Converted | None:
     """(family, canonical arrays, attrs) of a weighted Keras layer; ``None`` if it holds no
     weights. ``flatten_from``: the channels-last ``(*spatial, C)`` shape a Dense reads
     through a ``Flatten`` (its kernel rows are then reordered to channels-first).
@@ -98,49 +150,9 @@ def convert_layer(layer: Any, flatten_from: tuple[int, ...] | None = None
         >>> kind, arrays["kernel"].shape
         ('conv', (8, 1, 3, 3))
     """
-    if isinstance(layer, _TRANSPOSED):
-        arrays = {"kernel": _conv_kernel(_np(layer.kernel))}
-        if getattr(layer, "bias", None) is not None:
-            arrays["bias"] = _np(layer.bias)
-        return "transposed", arrays, {}
-    if isinstance(layer, _DEPTHWISE):
-        arrays = {"kernel": _depthwise_kernel(_np(layer.kernel))}
-        if layer.use_bias:
-            arrays["bias"] = _np(layer.bias)
-        return "conv", arrays, {}
-    if isinstance(layer, _SEPARABLE):
-        arrays = {"depthwise_kernel": _depthwise_kernel(_np(layer.depthwise_kernel)),
-                  "pointwise_kernel": _conv_kernel(_np(layer.pointwise_kernel))}
-        if layer.use_bias:
-            arrays["bias"] = _np(layer.bias)
-        return "separable", arrays, {}
-    if isinstance(layer, _CONV):
-        arrays = {"kernel": _conv_kernel(_np(layer.kernel))}
-        if layer.use_bias:
-            arrays["bias"] = _np(layer.bias)
-        return "conv", arrays, {}
-    if isinstance(layer, keras.layers.Dense):
-        kernel = _np(layer.kernel)
-        attrs: dict[str, Any] = {}
-        if flatten_from is not None and len(flatten_from) > 1 and np.prod(flatten_from[:-1]) > 1:
-            *spatial, c = flatten_from
-            n = len(spatial)
-            kernel = (kernel.reshape(*spatial, c, -1)
-                      .transpose(n, *range(n), n + 1).reshape(kernel.shape))
-            attrs["flatten_permuted"] = True
-        arrays = {"kernel": kernel.T}
-        if layer.use_bias:
-            arrays["bias"] = _np(layer.bias)
-        return "conv", arrays, attrs
-    if isinstance(layer, keras.layers.BatchNormalization):
-        arrays = {}
-        if layer.scale:
-            arrays["gamma"] = _np(layer.gamma)
-        if layer.center:
-            arrays["beta"] = _np(layer.beta)
-        arrays["running_mean"] = _np(layer.moving_mean)
-        arrays["running_var"] = _np(layer.moving_variance)
-        return "batchnorm", arrays, {"eps": float(layer.epsilon)}
+    for classes, convert in _CONVERTERS:
+        if isinstance(layer, classes):
+            return convert(layer, flatten_from)
     if not getattr(layer, "weights", None):
         return None
     shapes = ", ".join(f"{v.path} {list(v.shape)}" for v in layer.weights)
@@ -168,8 +180,7 @@ class _Walker:
     """Walks a functional graph from its outputs, creating RefLayers in execution order."""
 
     def __init__(self) -> None:
-        self.found: list[tuple[str, str, dict[str, np.ndarray], tuple[str, ...],
-                               dict[str, Any]]] = []
+        self.found: list[tuple[str, Converted, tuple[str, ...]]] = []  # (name, ..., parents)
         self.notes: list[str] = []
         self.seen: dict[int, str] = {}  # id(layer) → ref name (shared layers are an error)
         self.skipped: list[str] = []
@@ -177,7 +188,7 @@ class _Walker:
         self.flat: dict[int, tuple[int, ...] | None] = {}  # id(tensor) → Flatten order
 
     def layers(self) -> list[RefLayer]:
-        return [RefLayer(n, k, a, p, at, self.tracer.tags(n)) for n, k, a, p, at in self.found]
+        return [RefLayer(n, k, a, p, at, self.tracer.tags(n)) for n, (k, a, at), p in self.found]
 
     def walk(self, outputs: Sequence[Any], prefix: str) -> None:
         """Visit everything ``outputs`` depend on (inputs must be known to the tracer)."""
@@ -218,12 +229,11 @@ class _Walker:
                 raise BackendError(f"Keras layer '{name}' is called more than once (shared "
                                    "weights); a spec node holds its own weights")
             self.seen[id(op)] = name
-            kind, arrays, attrs = converted
-            if attrs.pop("flatten_permuted", False):
+            if converted[2].pop("flatten_permuted", False):
                 self.notes.append(f"'{name}': Dense after a channels-last Flatten; kernel rows "
                                   "reordered from (H, W, C) to (C, H, W)")
             parents = self.tracer.layer(id(tensor), keys, name)
-            self.found.append((name, kind, arrays, parents, attrs))
+            self.found.append((name, converted, parents))
 
     def _nested(self, model: Any, node: Any, tensor: Any, inputs: list[Any],
                 prefix: str) -> None:
@@ -243,16 +253,15 @@ class _Walker:
             t.op(id(tensor), [id(i) for i in inner_outputs])
 
 
+_POOLING = (("AveragePooling", "avgpool"), ("MaxPooling", "maxpool"))
+
+
 def _flow_kind(op: Any) -> str | None:
-    """The :data:`~archdsl.weightmap.FLOW_KINDS` name of a weight-free Keras operation."""
+    """The :data:`~archdsl.weights.FLOW_KINDS` name of a weight-free Keras operation."""
     name = type(op).__name__
     if name.startswith("Global") and "Pooling" in name:
         return "globalpool"
-    if name.startswith("AveragePooling"):
-        return "avgpool"
-    if name.startswith("MaxPooling"):
-        return "maxpool"
-    return None
+    return next((kind for prefix, kind in _POOLING if name.startswith(prefix)), None)
 
 
 def _flatten_order(flatten: Any, source: Any) -> tuple[int, ...] | None:
@@ -260,11 +269,10 @@ def _flatten_order(flatten: Any, source: Any) -> tuple[int, ...] | None:
     canonical channels-first order (archdsl's own lowering permutes to (C, H, W) first).
 
     Keras flattens channels-last tensors as (H, W, C), and ``data_format='channels_first'``
-    moves C last before flattening, so both give (H, W, C) (parity.md D)."""
+    moves C last before flattening, so both give (H, W, C) (docs/conventions.md, Layout)."""
     shape = tuple(source.shape[1:])
-    if len(shape) < 2 or None in shape:
-        return None
-    if isinstance(_history(source)[0], keras.layers.Permute):
+    if len(shape) < 2 or None in shape or isinstance(_history(source)[0],
+                                                     keras.layers.Permute):
         return None
     if getattr(flatten, "data_format", "channels_last") == "channels_first":
         return (*shape[1:], shape[0])
@@ -303,12 +311,13 @@ def keras_ref_layers(model: Any) -> tuple[list[RefLayer], list[str]]:
 
 def match_keras_model(graph: Graph, model: Any, *, use_names: bool = True,
                       allow_unused: bool = False) -> WeightMatch:
-    """Match ``model``'s weights to ``graph`` (:func:`archdsl.weightmap.match_layers`);
+    """Match ``model``'s weights to ``graph`` (:func:`archdsl.weights.match_layers`);
     the result carries the weights, the (node, layer) pairs and notes.
 
     Raises:
-        BackendError: the first spec node that cannot be matched, with its shapes and the
+        WeightsError: the first spec node that cannot be matched, with its shapes and the
             nearest Keras layers; or Keras layers the spec does not use.
+        BackendError: a Keras layer holding weights that import cannot read.
     """
     layers, notes = keras_ref_layers(model)
     result = match_graph(graph, layers, use_names=use_names, allow_unused=allow_unused)
@@ -358,12 +367,10 @@ def randomize_weights(model: Any, seed: int = 0) -> None:
             depthwise = leaf == "depthwise_kernel" or "depthwise" in var.path
             fan_in = int(np.prod(shape[:-2])) if depthwise else int(np.prod(shape[:-1]))
             value = rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), shape)
-        elif leaf in ("bias", "beta"):
+        elif leaf in ("bias", "beta", "moving_mean"):
             value = rng.normal(0.0, 0.1, shape)
         elif leaf in ("gamma", "moving_variance"):
             value = rng.uniform(0.5, 1.5, shape)
-        elif leaf == "moving_mean":
-            value = rng.normal(0.0, 0.1, shape)
         else:
             continue
         var.assign(value.astype(keras.backend.standardize_dtype(var.dtype)))

@@ -18,22 +18,30 @@ import math
 import re
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from archdsl.errors import BackendError, did_you_mean
 from archdsl.init import init_weights
+from archdsl.interpreter import Interpreter
+from archdsl.ir import Node
 
-from .lower import (
-    LOWERINGS,
-    Context,
-    from_keras_layout,
-    keras_shape,
-    to_keras_layout,
+from .layout import (
+    CHANNELS_LAST,
+    convert,
+    from_physical,
+    input_layouts,
+    physical_layouts,
+    to_physical,
 )
+from .lower import LOWERINGS, Context, keras_shape
 from .weights import Weights, set_weights
+
+if TYPE_CHECKING:
+    from archdsl.graph import Graph
 
 DTYPES = ("float32", "float64")
 BN_FLAVOURS = ("keras", "torch")
@@ -54,8 +62,48 @@ def model_name(name: str) -> str:
     return cleaned or "archdsl_model"
 
 
+class SymbolicBuilder(Interpreter[Any]):
+    """Walk the graph on symbolic Keras tensors: each node's lowering applied to its inputs,
+    converted first to the physical layout the node reads (:mod:`.layout`)."""
+
+    def __init__(self, graph: Graph, ctx: Context) -> None:
+        super().__init__(graph, keep_all=False)
+        self.ctx = ctx
+        self.layouts = physical_layouts(graph)
+
+    def run_node(self, node: Node, args: list[Any]) -> Any:
+        """Lower ``node`` and apply it; checks the Keras shape against the IR's."""
+        wants = input_layouts(node, self.layouts)
+        args = [
+            convert(x, self.layouts[src], want, len(shape), f"{node.id}-to_{want}{i}",
+                    self.ctx.dtype)
+            for i, (x, src, want, shape) in enumerate(zip(args, node.inputs, wants,
+                                                          node.in_shapes))
+        ]
+        ctx = replace(self.ctx, layout=wants[0])
+        try:
+            out = LOWERINGS.lower(node, ctx)(args[0] if len(args) == 1 else args)
+        except (ValueError, TypeError) as exc:
+            raise BackendError(f"node '{node.id}' ({node.type}): Keras rejected the lowering: "
+                               f"{exc}", node.loc) from exc
+        want = physical_shape(node.shape, self.layouts[node.id])
+        if tuple(out.shape[1:]) != want:
+            raise BackendError(
+                f"node '{node.id}' ({node.type}): the Keras output has shape "
+                f"{list(out.shape[1:])}, the IR expects {list(want)} "
+                f"({self.layouts[node.id].replace('_', '-')})",
+                node.loc,
+            )
+        return out
+
+
+def physical_shape(shape: Sequence[int], layout: str) -> tuple[int, ...]:
+    """The batch-less shape of a tensor stored in ``layout``."""
+    return keras_shape(shape) if layout == CHANNELS_LAST else tuple(shape)
+
+
 def build(
-    graph: Any,
+    graph: Graph,
     *,
     weights: Weights | None = None,
     dtype: str = "float32",
@@ -92,36 +140,12 @@ def build(
     if bn not in BN_FLAVOURS:
         raise BackendError(f"bn must be one of {', '.join(BN_FLAVOURS)}, received {bn!r}")
     ctx = Context(dtype=dtype, bn=bn)
-    tensors: dict[str, Any] = {}
-    for node_id in graph:
-        node = graph[node_id]
-        if node["type"] == "input":
-            tensors[node_id] = keras.Input(shape=keras_shape(node["shape"]), name=node_id,
-                                           dtype=dtype)
-            continue
-        lower = LOWERINGS.get(node["type"])
-        if lower is None:
-            raise BackendError(f"node '{node_id}': the Keras backend has no lowering for "
-                               f"'{node['type']}'", node.get("loc"))
-        in_shapes = [graph[s]["shape"] for s in node["inputs"]]
-        args = [tensors[s] for s in node["inputs"]]
-        try:
-            out = lower(node_id, node, in_shapes, ctx)(args[0] if len(args) == 1 else args)
-        except (ValueError, TypeError) as exc:
-            raise BackendError(f"node '{node_id}' ({node['type']}): Keras rejected the lowering: "
-                               f"{exc}", node.get("loc")) from exc
-        want = keras_shape(node["shape"])
-        if tuple(out.shape[1:]) != want:
-            raise BackendError(
-                f"node '{node_id}' ({node['type']}): the Keras output has shape "
-                f"{list(out.shape[1:])}, the IR expects {list(want)} (channels-last)",
-                node.get("loc"),
-            )
-        tensors[node_id] = out
-    ins = [tensors[n] for n in graph.inputs]
+    inputs = [keras.Input(shape=keras_shape(graph[n].shape), name=n, dtype=dtype)
+              for n in graph.inputs]
+    tensors = SymbolicBuilder(graph, ctx).run(*inputs)
     outs = [tensors[n] for n in graph.outputs]
     model = keras.Model(
-        inputs=ins[0] if len(ins) == 1 else ins,
+        inputs=inputs[0] if len(inputs) == 1 else inputs,
         outputs=outs[0] if len(outs) == 1 else outs,
         name=model_name(graph.name),
     )
@@ -134,7 +158,7 @@ def build(
     return model
 
 
-def _input_arrays(model: keras.Model, graph: Any, inputs: Any) -> dict[str, np.ndarray]:
+def _input_arrays(model: keras.Model, graph: Graph, inputs: Any) -> dict[str, np.ndarray]:
     names = graph.inputs
     if isinstance(inputs, Mapping):
         missing = [n for n in names if n not in inputs]
@@ -151,7 +175,7 @@ def _input_arrays(model: keras.Model, graph: Any, inputs: Any) -> dict[str, np.n
     out = {}
     for name, x, tensor in zip(names, given, model.inputs):
         arr = np.asarray(x)
-        want = tuple(graph[name]["shape"])
+        want = tuple(graph[name].shape)
         if tuple(arr.shape[1:]) != want:
             raise BackendError(
                 f"input '{name}': expected shape (N, {', '.join(map(str, want))}) "
@@ -162,7 +186,7 @@ def _input_arrays(model: keras.Model, graph: Any, inputs: Any) -> dict[str, np.n
 
 
 def forward(
-    model: keras.Model, graph: Any, inputs: Any, nodes: Sequence[str] | None = None
+    model: keras.Model, graph: Graph, inputs: Any, nodes: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
     """Run ``model`` in inference mode; return every requested node's output, channels-first.
 
@@ -192,12 +216,13 @@ def forward(
             probe = keras.Model(model.input, [model.get_layer(n).output for n in computed],
                                 name=f"{model.name}-probe")
             probes[key] = probe
-        xs = [to_keras_layout(arrays[n]) for n in graph.inputs]
+        layouts = physical_layouts(graph)
+        xs = [to_physical(arrays[n], layouts[n]) for n in graph.inputs]
         outs = probe(xs[0] if len(xs) == 1 else xs, training=False)
         if not isinstance(outs, (list, tuple)):
             outs = [outs]
         for n, y in zip(computed, outs):
-            result[n] = from_keras_layout(keras.ops.convert_to_numpy(y))
+            result[n] = from_physical(keras.ops.convert_to_numpy(y), layouts[n])
     return {n: arrays[n] if n in arrays else result[n] for n in names}
 
 

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import keras
@@ -110,10 +111,10 @@ def get_weights(model: keras.Model, graph: Any) -> Weights:
     """
     out: Weights = {}
     for node_id, node in graph.layers():
-        if not node["weights"]:
+        if not node.weights:
             continue
         arrays = {}
-        for name, w in node["weights"].items():
+        for name, w in node.weights.items():
             value = keras.ops.convert_to_numpy(keras_variable(model, node_id, name))
             arrays[name] = from_keras(w, value)
         out[node_id] = arrays
@@ -139,49 +140,59 @@ def set_weights(model: keras.Model, graph: Any, weights: Weights, *, strict: boo
         >>> kb.get_weights(m, g)["logits"]["bias"][:3].tolist()
         [0.0, 1.0, 2.0]
     """
-    expected_nodes = {n: node["weights"] for n, node in graph.layers() if node["weights"]}
     if strict:
-        for node_id in weights:
-            if node_id not in expected_nodes:
-                why = ("has no weights" if node_id in graph.nx else "is not a node of the graph."
-                       + did_you_mean(node_id, graph.nx.nodes))
-                raise BackendError(f"set_weights: '{node_id}' {why}")
-        for node_id, names in expected_nodes.items():
-            missing = [name for name in names if name not in weights.get(node_id, {})]
-            if missing:
-                raise BackendError(
-                    f"set_weights: no value given for weight(s) {', '.join(missing)} of node "
-                    f"'{node_id}'", hint="pass strict=False to set a subset"
-                )
-    plan = []
-    for node_id, arrays in weights.items():
-        if node_id not in graph.nx:
-            continue
-        expected: dict[str, Weight] = graph[node_id]["weights"]
-        for name, value in arrays.items():
-            if name not in expected:
-                valid = ", ".join(expected) or "(none)"
-                raise BackendError(
-                    f"set_weights: node '{node_id}' has no weight '{name}'."
-                    f"{did_you_mean(name, expected)} Its weights: {valid}"
-                )
-            w = expected[name]
-            arr = np.asarray(value)
-            if tuple(arr.shape) != tuple(w.shape):
-                raise BackendError(
-                    f"set_weights: node '{node_id}', weight '{name}': expected shape "
-                    f"{list(w.shape)} (canonical PyTorch layout), received {list(arr.shape)}"
-                )
-            var = keras_variable(model, node_id, name)
-            converted = to_keras(w, arr)
-            if tuple(converted.shape) != tuple(var.shape):
-                raise BackendError(
-                    f"set_weights: node '{node_id}', weight '{name}': the Keras variable has "
-                    f"shape {list(var.shape)}, the converted weight {list(converted.shape)}"
-                )
-            plan.append((var, converted))
+        _check_exact(graph, weights)
+    plan = [
+        _converted(model, node_id, name, graph[node_id].weights, value)
+        for node_id, arrays in weights.items() if node_id in graph.nx
+        for name, value in arrays.items()
+    ]
     for var, converted in plan:
         var.assign(converted.astype(var.dtype))
+
+
+def _check_exact(graph: Any, weights: Weights) -> None:
+    """``set_weights(strict=True)``: every weighted node of ``graph`` and no other node."""
+    expected_nodes = {n: node.weights for n, node in graph.layers() if node.weights}
+    for node_id in weights:
+        if node_id not in expected_nodes:
+            why = ("has no weights" if node_id in graph.nx else "is not a node of the graph."
+                   + did_you_mean(node_id, graph.nx.nodes))
+            raise BackendError(f"set_weights: '{node_id}' {why}")
+    for node_id, names in expected_nodes.items():
+        missing = [name for name in names if name not in weights.get(node_id, {})]
+        if missing:
+            raise BackendError(
+                f"set_weights: no value given for weight(s) {', '.join(missing)} of node "
+                f"'{node_id}'", hint="pass strict=False to set a subset"
+            )
+
+
+def _converted(model: keras.Model, node_id: str, name: str, expected: Mapping[str, Weight],
+               value: Any) -> tuple[Any, np.ndarray]:
+    """(Keras variable, array in its layout) for canonical weight ``name`` of ``node_id``,
+    after checking the name and both shapes."""
+    if name not in expected:
+        valid = ", ".join(expected) or "(none)"
+        raise BackendError(
+            f"set_weights: node '{node_id}' has no weight '{name}'."
+            f"{did_you_mean(name, expected)} Its weights: {valid}"
+        )
+    w = expected[name]
+    arr = np.asarray(value)
+    if tuple(arr.shape) != tuple(w.shape):
+        raise BackendError(
+            f"set_weights: node '{node_id}', weight '{name}': expected shape "
+            f"{list(w.shape)} (canonical PyTorch layout), received {list(arr.shape)}"
+        )
+    var = keras_variable(model, node_id, name)
+    converted = to_keras(w, arr)
+    if tuple(converted.shape) != tuple(var.shape):
+        raise BackendError(
+            f"set_weights: node '{node_id}', weight '{name}': the Keras variable has "
+            f"shape {list(var.shape)}, the converted weight {list(converted.shape)}"
+        )
+    return var, converted
 
 
 __all__ = ["ATTRIBUTES", "Weights", "from_keras", "get_weights", "set_weights", "to_keras"]

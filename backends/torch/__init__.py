@@ -2,10 +2,10 @@
 
 Implements the backend interface of :mod:`archdsl.backends`:
 
-* :data:`LOWERINGS`: layer type → lowering (``(node, input shapes) → nn.Module``),
+* :data:`LOWERINGS`: layer type → lowering (``(node, ctx) → nn.Module``, :mod:`archdsl.lowering`),
 * :func:`build`: the :class:`ArchdslModule`, weights from canonical arrays or ``archdsl.init``,
 * :func:`get_weights` / :func:`set_weights`: canonical ``{node: {name: array}}`` ↔ tensors,
-* :func:`forward`: every node's output as numpy (eval mode, no grad),
+* :func:`forward`: every node's output as numpy (eval mode, no grad; :class:`NodeRunner`),
 * :func:`count_params`: trainable / non-trainable counts as the IR counts them,
 
 plus :func:`parity_mode` (deterministic algorithms, no TF32) for framework cross-checks and
@@ -25,13 +25,14 @@ Example:
 from __future__ import annotations
 
 from .lower import LOWERINGS
-from .model import ArchdslModule, build, calibrate_batchnorm, count_params, forward
+from .model import ArchdslModule, NodeRunner, build, calibrate_batchnorm, count_params, forward
 from .runtime import parity_mode, resolve_device, resolve_dtype
 from .weights import get_weights, set_weights
 
 __all__ = [
     "LOWERINGS",
     "ArchdslModule",
+    "NodeRunner",
     "build",
     "calibrate_batchnorm",
     "count_params",

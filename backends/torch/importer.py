@@ -1,6 +1,6 @@
 """Import PyTorch weights (e.g. a torchvision model or its ``state_dict``) into a spec.
 
-:func:`torch_ref_layers` reduces the source to :class:`~archdsl.weightmap.RefLayer` items:
+:func:`torch_ref_layers` reduces the source to :class:`~archdsl.weights.RefLayer` items:
 
 * an ``nn.Module``: its weighted modules (``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``,
   ``Linear``, ``BatchNorm1d/2d/3d``, ``SyncBatchNorm``) with their weighted parents from a
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from archdsl.errors import BackendError
-from archdsl.weightmap import (
+from archdsl.weights import (
     CONV_OR_TRANSPOSED,
     FlowTracer,
     RefLayer,
@@ -215,7 +215,7 @@ _CAT = (torch.cat, torch.concat, torch.concatenate)
 
 
 def _flow_kind(name: str) -> str | None:
-    """The :data:`~archdsl.weightmap.FLOW_KINDS` name of a pooling module class or function.
+    """The :data:`~archdsl.weights.FLOW_KINDS` name of a pooling module class or function.
 
     >>> _flow_kind("AdaptiveAvgPool2d"), _flow_kind("avg_pool2d"), _flow_kind("MaxPool2d")
     ('globalpool', 'avgpool', 'maxpool')
@@ -283,11 +283,12 @@ def match_torch_state_dict(graph: Graph, source: nn.Module | Mapping[str, Any], 
                            use_names: bool = True, allow_unused: bool = False,
                            trace: bool = True) -> WeightMatch:
     """Match a PyTorch model or state dict to ``graph``
-    (:func:`archdsl.weightmap.match_layers`); the result carries weights, pairs and notes.
+    (:func:`archdsl.weights.match_layers`); the result carries weights, pairs and notes.
 
     Raises:
-        BackendError: the first spec node that cannot be matched, with its shapes and the
+        WeightsError: the first spec node that cannot be matched, with its shapes and the
             nearest PyTorch layers; or PyTorch layers the spec does not use.
+        BackendError: a module or tensor holding weights that import cannot read.
     """
     layers, notes = torch_ref_layers(source, trace=trace)
     result = match_graph(graph, layers, use_names=use_names, allow_unused=allow_unused)

@@ -28,6 +28,8 @@ from torch import Tensor, nn
 
 from archdsl.errors import BackendError, did_you_mean
 from archdsl.init import init_weights
+from archdsl.interpreter import Interpreter
+from archdsl.ir import Node
 
 from .lower import lower_node
 from .modules import Scope
@@ -40,8 +42,6 @@ if TYPE_CHECKING:
 #: where a node's module lives: (its parent's ``_modules`` dict, its name there). Looking the
 #: module up at call time keeps ``model.block1.conv1 = new_module`` effective, as in torch.
 Ref = tuple[dict[str, Any], str]
-#: (module, input slots, output slot)
-Step = tuple[Ref, tuple[int, ...], int]
 #: (head module, input slots, chained single-input modules, output slot)
 Segment = tuple[Ref, tuple[int, ...], tuple[Ref, ...], int]
 
@@ -51,7 +51,8 @@ class ArchdslModule(nn.Module):
 
     ``forward(*inputs)`` takes one NCHW tensor per graph input (in ``input_ids`` order) and
     returns the output tensor, or a tuple when the graph has several outputs.
-    :meth:`forward_all` returns every node's output (used by :func:`forward`).
+    :func:`forward` runs it node by node (a :class:`~archdsl.interpreter.Interpreter` over
+    the graph) when every node's output is wanted.
 
     Attributes:
         node_ids: every node id in topological order, inputs included.
@@ -69,7 +70,6 @@ class ArchdslModule(nn.Module):
         self.register_buffer("_archdsl_probe", torch.empty(0), persistent=False)
         refs = {n: _attach(self, n, modules[n]) for n in self.node_ids if n in modules}
         self._plan, self._in_slots, self._out_slots, self._num_slots = _make_plan(graph, refs)
-        self._all_plan, self._all_in_slots, self._all_num_slots = _make_full_plan(graph, refs)
         self._single_output = len(self.output_ids) == 1
 
     def forward(self, *inputs: Tensor) -> Any:
@@ -91,17 +91,6 @@ class ArchdslModule(nn.Module):
         if self._single_output:
             return slots[self._out_slots[0]]
         return tuple(slots[s] for s in self._out_slots)
-
-    def forward_all(self, *inputs: Tensor) -> list[Tensor]:
-        """Every node's output, in ``node_ids`` order (inputs included); keeps them all."""
-        if len(inputs) != len(self._all_in_slots):
-            raise TypeError(f"expected {len(self._all_in_slots)} input(s), received {len(inputs)}")
-        slots: list[Any] = [None] * self._all_num_slots
-        for x, s in zip(inputs, self._all_in_slots):
-            slots[s] = x
-        for (parent, name), args, out in self._all_plan:
-            slots[out] = parent[name](*[slots[a] for a in args])
-        return slots
 
     def extra_repr(self) -> str:
         return (f"name={self.graph_name!r}, inputs={list(self.input_ids)}, "
@@ -142,7 +131,7 @@ def _segments(graph: Graph, layers: list[str]) -> list[list[str]]:
     outputs = set(graph.outputs)
     segments: list[list[str]] = []
     for n in layers:
-        srcs = graph[n]["inputs"]
+        srcs = graph[n].inputs
         prev = segments[-1][-1] if segments else None
         if (len(srcs) == 1 and srcs[0] == prev and prev not in outputs
                 and graph.nx.out_degree(prev) == 1):
@@ -165,14 +154,14 @@ def _make_plan(graph: Graph, modules: Mapping[str, Ref]
     outputs = set(graph.outputs)
     last: dict[str, int] = {}
     for step, seg in enumerate(segments):
-        for s in graph[seg[0]]["inputs"]:
+        for s in graph[seg[0]].inputs:
             last[s] = step
     slot = {n: i for i, n in enumerate(graph.inputs)}
     count = len(slot)
     free: list[int] = []
     plan: list[Segment] = []
     for step, seg in enumerate(segments):
-        srcs = graph[seg[0]]["inputs"]
+        srcs = graph[seg[0]].inputs
         args = tuple(slot[s] for s in srcs)
         for s in dict.fromkeys(srcs):
             if last[s] == step and s not in outputs:
@@ -185,16 +174,6 @@ def _make_plan(graph: Graph, modules: Mapping[str, Ref]
         plan.append((modules[seg[0]], args, tuple(modules[n] for n in seg[1:]), out))
     return (plan, tuple(slot[n] for n in graph.inputs), tuple(slot[n] for n in graph.outputs),
             count)
-
-
-def _make_full_plan(graph: Graph, modules: Mapping[str, Ref]
-                    ) -> tuple[list[Step], tuple[int, ...], int]:
-    """One step per node, slot ``i`` holding node ``i`` of ``graph`` (for :meth:`forward_all`)."""
-    ids = list(graph)
-    slot = {n: i for i, n in enumerate(ids)}
-    plan = [(modules[n], tuple(slot[s] for s in graph[n]["inputs"]), slot[n])
-            for n in ids if n in modules]
-    return plan, tuple(slot[n] for n in graph.inputs), len(ids)
 
 
 def build(graph: Graph, *, weights: Mapping[str, Mapping[str, Any]] | None = None,
@@ -220,16 +199,13 @@ def build(graph: Graph, *, weights: Mapping[str, Mapping[str, Any]] | None = Non
     """
     torch_dtype = resolve_dtype(dtype)
     dev = resolve_device(device)
-    modules = {
-        node_id: lower_node(node_id, node, [graph[s]["shape"] for s in node["inputs"]])
-        for node_id, node in graph.layers()
-    }
+    modules = {node.id: lower_node(node) for node in graph.walk()}
     model = ArchdslModule(graph, modules)
     model.to(dtype=torch_dtype)
     set_weights(model, graph, weights if weights is not None else init_weights(graph, init, seed))
     for node_id, tensors in node_tensors(model, graph).items():
         for name, tensor in tensors.items():
-            if isinstance(tensor, nn.Parameter) and not graph[node_id]["weights"][name].trainable:
+            if isinstance(tensor, nn.Parameter) and not graph[node_id].weights[name].trainable:
                 tensor.requires_grad_(False)
     counted = count_params(model)
     want = {k: graph.params[k] for k in counted}
@@ -303,7 +279,7 @@ def _as_inputs(model: ArchdslModule, graph: Graph, inputs: Any) -> list[Tensor]:
     out = []
     for node_id, arr in zip(ids, arrays):
         t = arr if isinstance(arr, Tensor) else torch.from_numpy(np.asarray(arr))
-        want = tuple(graph[node_id]["shape"])
+        want = tuple(graph[node_id].shape)
         if t.dim() != len(want) + 1 or tuple(t.shape[1:]) != want:
             raise BackendError(f"input '{node_id}': expected shape (N, {', '.join(map(str, want))})"
                                f", received {tuple(t.shape)}")
@@ -327,20 +303,41 @@ def forward(model: nn.Module, graph: Graph, inputs: Any,
     """
     m = _check_model(model, graph)
     tensors = _as_inputs(m, graph, inputs)
-    index = {n: i for i, n in enumerate(m.node_ids)}
     wanted = list(m.node_ids) if nodes is None else list(nodes)
     for n in wanted:
-        if n not in index:
-            raise BackendError(f"no node '{n}' in '{graph.name}'.{did_you_mean(n, index)}")
+        if n not in m.node_ids:
+            raise BackendError(f"no node '{n}' in '{graph.name}'.{did_you_mean(n, m.node_ids)}")
     modes = [(mod, mod.training) for mod in m.modules()]
     m.eval()
     try:
         with torch.no_grad():
-            outs = m.forward_all(*tensors)
+            outs = NodeRunner(graph, m).run(*tensors)
     finally:
         for mod, mode in modes:
             mod.training = mode
-    return {n: outs[index[n]].detach().cpu().numpy().copy() for n in wanted}
+    return {n: outs[n].detach().cpu().numpy().copy() for n in wanted}
+
+
+class NodeRunner(Interpreter[Tensor]):
+    """Run a built model node by node over its graph, keeping every node's output.
+
+    >>> import archdsl
+    >>> g = archdsl.loads("archdsl: 1\\nname: t\\ninput: [2]\\nbody:\\n  - relu: {id: r}\\n")
+    >>> NodeRunner(g, build(g))(torch.tensor([[-1.0, 2.0]]))["r"].tolist()
+    [[0.0, 2.0]]
+    """
+
+    def __init__(self, graph: Graph, model: ArchdslModule) -> None:
+        super().__init__(graph)
+        self.model = model
+
+    def __call__(self, *inputs: Tensor) -> dict[str, Tensor]:
+        return self.run(*inputs)
+
+    def run_node(self, node: Node, args: list[Tensor]) -> Tensor:
+        """The node's submodule applied to its inputs' outputs."""
+        out: Tensor = self.model.get_submodule(node.id)(*args)
+        return out
 
 
 def calibrate_batchnorm(model: nn.Module, graph: Graph, inputs: Any) -> None:
@@ -378,4 +375,5 @@ def calibrate_batchnorm(model: nn.Module, graph: Graph, inputs: Any) -> None:
             mod.training = mode
 
 
-__all__ = ["ArchdslModule", "build", "calibrate_batchnorm", "count_params", "forward"]
+__all__ = ["ArchdslModule", "NodeRunner", "build", "calibrate_batchnorm", "count_params",
+           "forward"]

@@ -76,7 +76,7 @@ def node_tensors(model: nn.Module, graph: Graph) -> dict[str, dict[str, Tensor]]
     model = unwrap(model)
     out: dict[str, dict[str, Tensor]] = {}
     for node_id, node in graph.layers():
-        if not node["weights"]:
+        if not node.weights:
             continue
         try:
             module = model.get_submodule(node_id)
@@ -84,8 +84,8 @@ def node_tensors(model: nn.Module, graph: Graph) -> dict[str, dict[str, Tensor]]
             raise BackendError(f"the model has no module for node '{node_id}'; was it built "
                                "from this graph?") from None
         tensors: dict[str, Tensor] = {}
-        for name in node["weights"]:
-            path = tensor_path(node["type"], name)
+        for name in node.weights:
+            path = tensor_path(node.type, name)
             tensor = functools.reduce(getattr, path.split("."), module)
             if not isinstance(tensor, Tensor):
                 raise BackendError(f"node '{node_id}': weight '{name}' has no tensor at "
@@ -131,7 +131,7 @@ def set_weights(model: nn.Module, graph: Graph, weights: Mapping[str, Mapping[st
         for node_id, given in weights.items():
             if node_id not in tensors:
                 continue
-            node_weights = graph[node_id]["weights"]
+            node_weights = graph[node_id].weights
             for name, value in given.items():
                 if name not in tensors[node_id]:
                     raise BackendError(

@@ -1,9 +1,8 @@
 """Keras backend: every golden layer case lowered, shaped, counted and checked numerically.
 
-The numerical reference is an independent PyTorch interpreter of the IR written here with
-``torch.nn.functional`` (explicit pads from the IR, crops by slicing, average-pool divisors by
-pooling a mask), fed the same canonical weights; for cases PyTorch expresses natively the test
-also compares with torch's own arguments (``padding=``, ``ceil_mode``, ``output_padding``...).
+The numerical reference is :mod:`archdsl.reference`, the framework-free numpy executor, fed
+the same canonical weights; for cases PyTorch expresses natively the test also compares with
+torch's own arguments (``padding=``, ``ceil_mode``, ``output_padding``...).
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ F = torch.nn.functional
 from layer_cases import CASES, Case  # noqa: E402
 
 import archdsl  # noqa: E402
+from archdsl import reference  # noqa: E402
 from archdsl.backends import keras as kb  # noqa: E402
 from archdsl.errors import BackendError  # noqa: E402
 from archdsl.init import init_weights  # noqa: E402
 from archdsl.layers import REGISTRY  # noqa: E402
-from archdsl.layers.geometry import ntuple  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,122 +83,12 @@ EXTRA: list[Case] = [
 ALL = [*CASES, *EXTRA]
 
 
-# ---------------------------------------------------------------------------- torch reference
-def _fpad(pads: Any) -> list[int]:
-    """IR pads ((b1, e1), (b2, e2), ...) → F.pad order (last dim first)."""
-    out: list[int] = []
-    for b, e in reversed(pads):
-        out += [b, e]
-    return out
-
-
-def _conv(dims: int) -> Callable[..., Any]:
-    return {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims]
-
-
-def _geom(node: dict[str, Any], dims: int) -> tuple[tuple[int, ...], ...]:
-    p = node["params"]
-    if hasattr(p, "pool"):
-        pool = ntuple(p.pool, dims, "pool")
-        return pool, ntuple(p.stride if p.stride is not None else p.pool, dims, "stride")
-    return (ntuple(p.kernel, dims, "kernel"), ntuple(p.stride, dims, "stride"),
-            ntuple(p.dilation, dims, "dilation"))
-
-
-def torch_node(node: dict[str, Any], ins: list[Any], w: dict[str, Any]) -> Any:
-    t, p, a = node["type"], node["params"], node.get("attrs", {})
-    x = ins[0]
-    dims = x.dim() - 2
-    if t.startswith(("conv1d", "conv2d", "conv3d")):
-        _, s, d = _geom(node, dims)
-        return _conv(dims)(F.pad(x, _fpad(a["pads"])), w["kernel"], w.get("bias"), s, 0, d,
-                           p.groups)
-    if t.startswith("depthwise_conv"):
-        _, s, d = _geom(node, dims)
-        return _conv(dims)(F.pad(x, _fpad(a["pads"])), w["kernel"], w.get("bias"), s, 0, d,
-                           x.shape[1])
-    if t.startswith("separable_conv"):
-        _, s, d = _geom(node, dims)
-        y = _conv(dims)(F.pad(x, _fpad(a["pads"])), w["depthwise_kernel"], None, s, 0, d,
-                        x.shape[1])
-        return _conv(dims)(y, w["pointwise_kernel"], w.get("bias"))
-    if t.startswith("conv_transpose"):
-        _, s, d = _geom(node, dims)
-        crops = a["crops"]
-        ext = [max(-e, 0) for _, e in crops]
-        fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[dims]
-        y = fn(x, w["kernel"], w.get("bias"), s, 0, ext, 1, d)
-        index = [slice(None), slice(None)]
-        for (b, e), n in zip(crops, y.shape[2:]):
-            index.append(slice(b, n - max(e, 0)))
-        return y[tuple(index)]
-    if t.startswith("max_pool"):
-        pool, s = _geom(node, dims)
-        fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[dims]
-        return fn(F.pad(x, _fpad(a["pads"]), value=-math.inf), pool, s)
-    if t.startswith("avg_pool"):
-        pool, s = _geom(node, dims)
-        fn = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}[dims]
-        total = fn(F.pad(x, _fpad(a["pads"])), pool, s) * math.prod(pool)
-        mask = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
-        counted = a["counted_pads"]
-        mask = F.pad(mask, _fpad(counted), value=1.0 if p.count_include_pad else 0.0)
-        rest = [(b - cb, e - ce) for (b, e), (cb, ce) in zip(a["pads"], counted)]
-        mask = F.pad(mask, _fpad(rest), value=0.0)
-        return total / (fn(mask, pool, s) * math.prod(pool))
-    if t in ("global_avg_pool", "global_max_pool"):
-        axes = tuple(range(2, x.dim()))
-        if t == "global_avg_pool":
-            return x.mean(dim=axes, keepdim=p.keepdims)
-        return x.amax(dim=axes, keepdim=p.keepdims)
-    if t == "batchnorm":
-        return F.batch_norm(x, w["running_mean"], w["running_var"], w.get("gamma"),
-                            w.get("beta"), False, 0.0, p.eps)
-    if t in ("dropout", "spatial_dropout", "identity"):
-        return x
-    simple = {
-        "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "hard_sigmoid": F.hardsigmoid,
-        "swish": F.silu, "hard_swish": F.hardswish, "tanh": torch.tanh,
-    }
-    if t in simple:
-        return simple[t](x)
-    if t == "elu":
-        return F.elu(x, p.alpha)
-    if t == "leaky_relu":
-        return F.leaky_relu(x, p.negative_slope)
-    if t == "gelu":
-        return F.gelu(x, approximate=p.approximate)
-    if t == "softmax":
-        return F.softmax(x, dim=p.axis % (x.dim() - 1) + 1)
-    if t == "flatten":
-        return x.flatten(1)
-    if t == "dense":
-        return F.linear(x, w["kernel"], w.get("bias"))
-    if t == "add":
-        return sum(ins[1:], ins[0])
-    if t == "multiply":
-        return math.prod(ins[1:], start=ins[0])
-    if t == "concat":
-        return torch.cat(ins, dim=p.axis % (x.dim() - 1) + 1)
-    if t == "scale":
-        return x * p.factor
-    if t == "zero_padding":
-        return F.pad(x, _fpad(a["pads"]))
-    raise NotImplementedError(t)
-
-
-def torch_forward(graph: Any, weights: dict, x: Any, dtype: Any = torch.float64) -> dict:
-    """Every node's output; ``x`` is one NCHW array or a dict by input id."""
-    xs = x if isinstance(x, dict) else {graph.inputs[0]: x}
-    vals: dict[str, Any] = {}
-    for n in graph:
-        node = graph[n]
-        if node["type"] == "input":
-            vals[n] = torch.as_tensor(xs[n], dtype=dtype)
-            continue
-        w = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in weights.get(n, {}).items()}
-        vals[n] = torch_node(node, [vals[s] for s in node["inputs"]], w)
-    return {n: v.numpy() for n, v in vals.items()}
+# ---------------------------------------------------------------------------- the reference
+def reference_forward(graph: Any, weights: dict, x: Any) -> dict:
+    """Every node's float64 output from :mod:`archdsl.reference` (``x``: one NCHW array or a
+    dict by input id)."""
+    xs = [x[n] for n in graph.inputs] if isinstance(x, dict) else [x]
+    return reference.forward(graph, weights, *[np.asarray(a, np.float64) for a in xs])
 
 
 # Cases PyTorch expresses with its own arguments: an end-to-end check of the IR semantics too.
@@ -252,7 +141,7 @@ def _weights(graph: Any, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     ws = init_weights(graph, "torch_default", seed)
     rng = np.random.default_rng(seed)
     for n, arrays in ws.items():
-        if graph[n]["type"] == "batchnorm":
+        if graph[n].type == "batchnorm":
             for name, arr in arrays.items():
                 if name == "running_var":
                     arrays[name] = rng.uniform(0.5, 2.0, arr.shape)
@@ -302,14 +191,14 @@ def test_shapes_params_and_numerics(case: Case) -> None:
     b = built(case)
     g = b.graph
     for n in g:
-        assert b.out[n].shape == (2, *g[n]["shape"]), n
+        assert b.out[n].shape == (2, *g[n].shape), n
     assert kb.count_params(b.model) == {k: g.params[k] for k in ("trainable", "non_trainable")}
     for n, node in g.layers():  # per node, on the layer named by the node id
         layer = b.model.get_layer(n)
-        assert sum(math.prod(v.shape) for v in layer.trainable_weights) == node["trainable"], n
-        assert sum(math.prod(v.shape) for v in layer.non_trainable_weights) == node[
-            "non_trainable"], n
-    want = torch_forward(g, b.weights, b.x.astype(np.float64))
+        assert sum(math.prod(v.shape) for v in layer.trainable_weights) == node.trainable, n
+        assert sum(math.prod(v.shape) for v in layer.non_trainable_weights) == (
+            node.non_trainable), n
+    want = reference_forward(g, b.weights, b.x.astype(np.float64))
     for n in g:
         np.testing.assert_allclose(b.out[n], want[n], rtol=0, atol=1e-5, err_msg=n)
     if case.name in NATIVE:
@@ -352,7 +241,7 @@ def test_float64_matches_torch_float64(case: Case) -> None:
     m = kb.build(g, weights=ws, dtype="float64")
     x = np.random.default_rng(1).normal(size=(2, *case.input))
     out = kb.forward(m, g, x)
-    want = torch_forward(g, ws, x)
+    want = reference_forward(g, ws, x)
     for n in g:
         assert out[n].dtype == np.float64, n
         np.testing.assert_allclose(out[n], want[n], rtol=0, atol=1e-12, err_msg=n)
@@ -413,7 +302,7 @@ def test_cifar10_spec() -> None:
     assert tuple(y.shape) == (3, 10)
     out = kb.forward(m, g, x, nodes=["block2.pool", "logits"])
     np.testing.assert_array_equal(out["logits"], keras.ops.convert_to_numpy(y))
-    want = torch_forward(g, ws, x.astype(np.float64))
+    want = reference_forward(g, ws, x.astype(np.float64))
     for n in out:
         np.testing.assert_allclose(out[n], want[n], rtol=0, atol=2e-5, err_msg=n)
     # the fast paths of a hand-written keras.Sequential: no extra padding layers
@@ -455,7 +344,7 @@ def test_float64_really_float64() -> None:
     np.testing.assert_array_equal(got["c"]["kernel"], ws["c"]["kernel"])  # no float32 rounding
     x = np.random.default_rng(2).normal(size=(2, 3, 9, 8))
     out = kb.forward(m, g, x)
-    want = torch_forward(g, ws, x)
+    want = reference_forward(g, ws, x)
     for n in g:
         assert out[n].dtype == np.float64, n
         np.testing.assert_allclose(out[n], want[n], rtol=0, atol=1e-12, err_msg=n)
@@ -499,7 +388,7 @@ def test_several_inputs_and_outputs() -> None:
     rng = np.random.default_rng(4)
     xs = {"img": rng.normal(size=(2, 3, 6, 6)), "feat": rng.normal(size=(2, 4))}
     out = kb.forward(m, g, xs)
-    want = torch_forward(g, ws, xs)
+    want = reference_forward(g, ws, xs)
     for n in g:
         np.testing.assert_allclose(out[n], want[n], rtol=0, atol=1e-5, err_msg=n)
     by_list = kb.forward(m, g, [xs["img"], xs["feat"]], nodes=["cls"])
@@ -593,7 +482,7 @@ def test_torch_like_batchnorm_update() -> None:
     # inference mode is untouched
     x2 = rng.normal(size=(2, 6, 3, 5))
     np.testing.assert_allclose(kb.forward(m, g, x2)["batchnorm_1"],
-                               torch_forward(g, {"batchnorm_1": got}, x2)["batchnorm_1"], atol=1e-12)
+                               reference_forward(g, {"batchnorm_1": got}, x2)["batchnorm_1"], atol=1e-12)
 
 
 def test_torch_like_batchnorm_in_compiled_train_step() -> None:

@@ -59,7 +59,7 @@ from archdsl.backends.keras.importer import (  # noqa: E402
     randomize_weights,
     undo_preprocessing,
 )
-from archdsl.errors import BackendError  # noqa: E402
+from archdsl.weights import WeightsError  # noqa: E402
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 TOL = 1e-4
@@ -110,8 +110,7 @@ def spec_graph(name: str, size: int, tmp_path: Path, eps: float | None = None) -
     path = SPECS / f"{name}.yaml"
     if eps is not None:
         base = archdsl.load(path)
-        momentum = base[next(n for n, d in base.layers() if d["type"] == "batchnorm")][
-            "params"].momentum
+        momentum = next(d for _, d in base.layers() if d.type == "batchnorm").params.momentum
         variant = tmp_path / f"{name}_keras_eps.yaml"
         variant.write_text(f"extends: {path}\ndefaults:\n  batchnorm: "
                            f"{{momentum: {momentum}, eps: {eps}}}\n")
@@ -155,7 +154,7 @@ def check_equal(name: str, size: int, tmp_path: Path) -> None:
     match = match_keras_model(g, ref)
     assert match.mode == "graph"
     assert not [n for n in match.notes if "differs" in n], match.notes
-    assert len(match.pairs) == sum(1 for _, d in g.layers() if d["weights"])
+    assert len(match.pairs) == sum(1 for _, d in g.layers() if d.weights)
     imported = sum(a.size for arrays in match.weights.values() for a in arrays.values())
     in_ref = sum(int(np.prod(v.shape)) for layer in ref.layers
                  if not isinstance(layer, PREPROCESSING) for v in layer.weights)
@@ -205,7 +204,7 @@ def test_even_input_size_differs_by_padding():
     ref = reference("mobilenet_v3_small", 96)
     g = archdsl.load(SPECS / "mobilenet_v3_small.yaml", input_shapes=[[3, 96, 96]])
     match = match_keras_model(g, ref)
-    assert g["features.0.conv"]["attrs"]["pads"] == ((1, 1), (1, 1))
+    assert g["features.0.conv"].attrs.pads == ((1, 1), (1, 1))
     assert ref.get_layer("conv").padding == "same"  # TF rule: (0, 1) on 96
     rows = compare_layers(g, kb.build(g, weights=match.weights), ref, match.pairs, inputs(96))
     first = first_divergence(rows)
@@ -228,7 +227,7 @@ def test_import_ignores_branch_definition_order_and_names():
 def test_mismatched_pair_fails_clearly():
     ref = reference("resnet50_v2")
     g = archdsl.load(SPECS / "resnet18.yaml", input_shapes=[[3, 64, 64]])
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(WeightsError) as err:
         import_keras_model(g, ref)
     msg = str(err.value)
     assert "spec node 'conv1' (conv: kernel [64, 3, 7, 7])" in msg
@@ -240,7 +239,7 @@ def test_mismatched_classifier_names_the_node():
     """Same network, other class count: everything matches up to the classifier."""
     ref = reference("resnet50_v2")
     g = archdsl.load(SPECS / "resnet50_v2.yaml", input_shapes=[[3, 64, 64]], classes=10)
-    with pytest.raises(BackendError, match=r"spec node 'predictions' \(conv: kernel \[10, 2048\]"
+    with pytest.raises(WeightsError, match=r"spec node 'predictions' \(conv: kernel \[10, 2048\]"
                        r".*'predictions' \(conv: kernel \[1000, 2048\], bias \[1000\]\)"):
         import_keras_model(g, ref)
 
@@ -251,7 +250,7 @@ def test_unused_reference_layers_are_an_error_unless_allowed():
     path = SPECS / "resnet50_v2.yaml"
     text = path.read_text().replace("  - dense: {id: predictions, units: $classes}\n", "")
     g = archdsl.loads(text, str(path), input_shapes=[[3, 64, 64]])
-    with pytest.raises(BackendError, match="1 reference layer.*'predictions'"):
+    with pytest.raises(WeightsError, match="1 reference layer.*'predictions'"):
         import_keras_model(g, ref)
     w = import_keras_model(g, ref, allow_unused=True)
     assert "predictions" not in w and "post_bn" in w
@@ -259,7 +258,8 @@ def test_unused_reference_layers_are_an_error_unless_allowed():
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_dense_after_flatten_is_reordered(data_format):
-    """Keras flattens (H, W, C) (channels_first Flatten too, parity.md D); the spec (C, H, W)."""
+    """Keras flattens (H, W, C) (channels_first Flatten too; docs/conventions.md, Layout);
+    the spec flattens (C, H, W)."""
     g = archdsl.loads("archdsl: 1\nname: t\ninput: [3, 4, 5]\nbody:\n"
                       "  - conv2d: {filters: 2, kernel: 1}\n  - flatten: {}\n"
                       "  - dense: {units: 6}\n", "t.yaml")
@@ -272,9 +272,25 @@ def test_dense_after_flatten_is_reordered(data_format):
     randomize_weights(model, seed=1)
     match = match_keras_model(g, model)
     assert any("kernel rows reordered" in n for n in match.notes), match.notes
-    want = np.asarray(model(x if first else np.moveaxis(x, 1, -1)))
+    want = np.asarray(channels_last_twin(model)(np.moveaxis(x, 1, -1)))
     got = tb.forward(tb.build(g, weights=match.weights), g, x)[g.outputs[0]]
     assert np.abs(got - want).max() <= 1e-5
+
+
+def channels_last_twin(model: Any) -> Any:
+    """``model`` (Conv2D → Flatten → Dense) rebuilt channels-last with the same weights: the
+    same function, which TensorFlow can run on CPU (it has no NCHW convolution there).
+    A channels_first ``Flatten`` moves C last first, so both flatten (H, W, C)."""
+    conv, _, dense = model.layers[1:]
+    if conv.data_format == "channels_last":
+        return model
+    inp = keras.Input((*model.input.shape[2:], model.input.shape[1]))
+    twin_conv, twin_dense = keras.layers.Conv2D(conv.filters, conv.kernel_size), \
+        keras.layers.Dense(dense.units)
+    twin = keras.Model(inp, twin_dense(keras.layers.Flatten()(twin_conv(inp))))
+    twin_conv.set_weights(conv.get_weights())
+    twin_dense.set_weights(dense.get_weights())
+    return twin
 
 
 def test_nested_model_is_walked():
@@ -291,7 +307,7 @@ def test_nested_model_is_walked():
 def test_cli_import_weights_keras_application(tmp_path, capsys):
     import archdsl.commands.importer  # registers the command until the CLI does
     from archdsl.cli import main
-    from archdsl.weightmap import load_npz, load_npz_meta
+    from archdsl.weights import load_npz, load_npz_meta
 
     out = tmp_path / "rn50v2.npz"
     rc = main(["import-weights", str(SPECS / "resnet50_v2.yaml"), "--input-shape", "3,64,64",

@@ -1,17 +1,24 @@
-"""Normalization and regularization: batch normalization, dropout, spatial dropout.
+"""Normalization: batch normalization over the channel axis.
 
 BatchNorm's ``momentum`` uses PyTorch's convention (weight of the new batch statistic,
 ``running = (1 − m)·running + m·batch``); the Keras lowering passes ``1 − m``. Running mean and
 variance are non-trainable parameters, as Keras counts them.
+
+Example:
+    >>> from archdsl.layers import get_layer
+    >>> bn = get_layer("batchnorm")
+    >>> sorted(bn.weights(bn.parse({}), [(8, 4, 4)], (8, 4, 4)))
+    ['beta', 'gamma', 'running_mean', 'running_var']
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from pydantic import Field
 
-from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, Weight, register
+from archdsl.layers.base import Layer, Params, Shape, Weight, register
 
 
 class BatchNormParams(Params):
@@ -21,14 +28,12 @@ class BatchNormParams(Params):
     center: bool = Field(True, description="learn β")
 
 
-class DropoutParams(Params):
-    rate: float = Field(ge=0, lt=1, description="fraction of units (or channels) dropped")
-
-
 @register
 class BatchNorm(Layer):
     key = "batchnorm"
     category = "normalization"
+    weight_family = "batchnorm"
+    layout = "channels"
     Params = BatchNormParams
     doc = "Batch normalization over the channel axis (any rank)."
     weights_doc = "γ, β (C) trainable; running mean, var (C) non-trainable: 4·C"
@@ -44,25 +49,5 @@ class BatchNorm(Layer):
         w["running_var"] = Weight(c, "running_var", trainable=False)
         return w
 
-
-@register
-class Dropout(Layer):
-    key = "dropout"
-    category = "regularization"
-    Params = DropoutParams
-    doc = "Element-wise dropout with inverted scaling 1/(1 − rate) in training; identity in eval."
-
-
-@register
-class SpatialDropout(Layer):
-    key = "spatial_dropout"
-    category = "regularization"
-    Params = DropoutParams
-    doc = "Drops whole channels (PyTorch Dropout1d/2d/3d, Keras SpatialDropout1D/2D/3D)."
-
-    def infer(self, p: Any, ins: list[Shape]) -> Inferred:
-        if not 2 <= len(ins[0]) <= 4:
-            raise ShapeRuleError(
-                f"spatial_dropout needs (C, *S) with 1-3 spatial dims, received {list(ins[0])}"
-            )
-        return Inferred(ins[0])
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"eps": 0.001}
