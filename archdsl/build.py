@@ -10,19 +10,22 @@ shape-inferred as soon as it is added (so a block can read ``$in_channels``) and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 from pydantic import ValidationError
 
 from archdsl import passes
-from archdsl.arguments import (
-    bind_block_args,
-    check_id,
-    describe,
-    eval_deep,
-    param_error,
+from archdsl.arguments import check_id, describe, eval_deep, param_error
+from archdsl.blocks import (
+    BlockCall,
+    DefaultsReach,
+    Frame,
+    Scope,
+    block_env,
+    check_call,
+    inner_frame,
+    top_frame,
 )
 from archdsl.errors import GraphError, LimitError, Location, SpecError, choices_text, did_you_mean
 from archdsl.expr import evaluate_value
@@ -30,33 +33,10 @@ from archdsl.ir import Node, add_node, node_of
 from archdsl.layers import REGISTRY
 from archdsl.source import Limits, YList, YMap
 from archdsl.spec import RESERVED_KEYS, BlockDef, Spec
+from archdsl.wiring import SPLIT, Wiring
 
 
-@dataclass
-class Scope:
-    """One level of naming: the top level or one block instance."""
-
-    prefix: str  # "" at top level, else "layer1.0."
-    names: dict[str, str] = field(default_factory=dict)  # local id → global node id
-    counters: dict[str, int] = field(default_factory=dict)
-    path: tuple[tuple[str, str], ...] = ()  # ((instance id, block name), ...) for clusters
-
-    def auto_id(self, kind: str) -> str:
-        self.counters[kind] = self.counters.get(kind, 0) + 1
-        return f"{kind}_{self.counters[kind]}"
-
-
-@dataclass
-class Frame:
-    """What a body is expanded with: arguments, defaults, scope and the block call stack."""
-
-    env: dict[str, Any]
-    defaults: dict[str, dict[str, Any]]
-    scope: Scope
-    stack: tuple[str, ...] = ()
-
-
-class Builder:
+class Builder(Wiring):
     """Builds the graph of one spec. Use :func:`build_graph`."""
 
     def __init__(
@@ -74,15 +54,16 @@ class Builder:
         self.file = tree.loc.file
         #: every proper dotted prefix of a node id (``a`` and ``a.b`` for ``a.b.c``)
         self.prefixes: set[str] = set()
+        self.reach = DefaultsReach()
 
     # ---------------------------------------------------------------- entry point
     def build(self, args: dict[str, Any]) -> nx.DiGraph:
-        top = Scope("")
-        frame = Frame(dict(args), {k: dict(v) for k, v in self.spec.defaults.items()}, top)
+        frame = top_frame(dict(args), self.spec)
         prev = self._inputs(frame)
         body = self.tree["body"]
         last = self._body(body, frame, prev)
-        self.g.graph["outputs"] = self._outputs(top, last)
+        self.g.graph["outputs"] = self._outputs(frame.scope, last)
+        self.g.graph["notes"] = self.reach.notes(self.spec.defaults)
         self._check_dangling()
         return self.g
 
@@ -144,6 +125,8 @@ class Builder:
         cond = raw.get("if", True)
         if evaluate_value(cond, env, raw.value_loc("if")) is False or cond is False:
             return prev
+        if kind == SPLIT:
+            return self._split(raw, kind_loc, env, frame, prev, later)
         repeat = self._repeat(raw, env)
         indexed = "repeat" in raw
         base_id = raw.get("id")
@@ -186,8 +169,8 @@ class Builder:
                 entry.value_loc(key),
                 hint=f"write `- {kind}: {{}}` for no arguments",
             )
-        if kind not in REGISTRY and kind not in self.blocks and kind not in self.spec.blocks:
-            known = [*REGISTRY, *self.spec.blocks, *self.blocks]
+        known = [*REGISTRY, SPLIT, *self.spec.blocks, *self.blocks]
+        if kind not in known:
             raise SpecError(
                 f"unknown layer type '{kind}'.{did_you_mean(kind, known)}",
                 kind_loc,
@@ -210,61 +193,6 @@ class Builder:
                 hint="raise it with --max-repeat if intended",
             )
         return repeat
-
-    def _sources(
-        self,
-        raw: YMap,
-        env: dict[str, Any],
-        frame: Frame,
-        prev: str,
-        later: dict[str, int],
-        local: str,
-    ) -> list[str]:
-        if "from" not in raw:
-            return [prev]
-        loc = raw.value_loc("from")
-        refs = evaluate_value(raw["from"], env, loc)
-        if isinstance(refs, str):
-            refs = [refs]
-        if not isinstance(refs, list) or not refs:
-            raise SpecError(f"'from' must be a node id or a list of ids, received {refs!r}", loc)
-        out: list[str] = []
-        for j, ref in enumerate(refs):
-            rloc = raw["from"].item_loc(j) if isinstance(raw["from"], YList) else loc
-            ref = evaluate_value(ref, env, rloc)
-            if isinstance(ref, list):
-                out.extend(self._resolve_ref(r, frame, later, local, rloc) for r in ref)
-            else:
-                out.append(self._resolve_ref(ref, frame, later, local, rloc))
-        return out
-
-    def _resolve_ref(
-        self, ref: Any, frame: Frame, later: dict[str, int], local: str, loc: Location
-    ) -> str:
-        if not isinstance(ref, str):
-            raise SpecError(f"'from' entries must be node ids, received {ref!r}", loc)
-        if ref in frame.scope.names:
-            return frame.scope.names[ref]
-        if ref in self.g:
-            return ref
-        if ref == local:
-            raise GraphError(
-                f"node '{ref}' takes its own output as input (a cycle)",
-                loc,
-                hint="a node can only take inputs from nodes above it",
-            )
-        if ref in later:
-            raise GraphError(
-                f"'{ref}' is defined later (line {later[ref]}); a node can only take inputs "
-                "from nodes above it, so this would form a cycle",
-                loc,
-            )
-        known = list(frame.scope.names)
-        raise GraphError(
-            f"unknown node '{ref}' in 'from'.{did_you_mean(ref, known)}",
-            loc,
-            hint=f"nodes defined so far here: {choices_text(known)}",
-        )
 
     # ---------------------------------------------------------------- layers
     def _layer(
@@ -293,6 +221,14 @@ class Builder:
                 raw.value_loc("from") if "from" in raw else loc,
                 hint="list the inputs with `from: [a, b]`" if lo > 1 else None,
             )
+        node_id = self._make(kind, values, raw, loc, frame, sources, local)
+        self.reach.record(frame, kind, raw, node_id)
+        return node_id
+
+    def _make(self, kind: str, values: dict[str, Any], raw: YMap, loc: Location, frame: Frame,
+              sources: list[str], local: str) -> str:
+        """Validate ``values`` as ``kind``'s parameters, add the node, infer its shape."""
+        layer = REGISTRY[kind]
         try:
             params = layer.parse(values)
         except ValidationError as exc:
@@ -367,37 +303,14 @@ class Builder:
         local: str,
     ) -> str:
         if kind in self.spec.blocks:
-            bdef, btree = self.spec.blocks[kind], self.tree["blocks"][kind]
+            bdef, btree, library = self.spec.blocks[kind], self.tree["blocks"][kind], None
         else:
-            bdef, btree, _ = self.blocks[kind]
-        if kind in frame.stack:
-            chain = " → ".join((*frame.stack, kind))
-            raise SpecError(f"recursive block: {chain}", loc, hint="a block cannot contain itself")
-        if len(frame.stack) >= self.limits.max_block_depth:
-            raise LimitError(f"blocks nested deeper than {self.limits.max_block_depth}", loc)
-        first = node_of(self.g, sources[0])
-        inner_env: dict[str, Any] = {
-            k: v for k, v in env.items() if k in self.spec.args or k == "i"
-        }
-        inner_env.update(
-            {
-                "in": sources[0],
-                "inputs": list(sources),
-                "in_shape": list(first.shape),
-                "in_channels": first.shape[0],
-            }
-        )
-        args_tree = btree.get("args") if isinstance(btree, YMap) else None
-        bind_block_args(kind, bdef.args, raw, args_tree, loc, env, inner_env)
-        defaults = {k: dict(v) for k, v in frame.defaults.items()}
-        for t, d in bdef.defaults.items():
-            defaults[t] = {**defaults.get(t, {}), **d}
-        scope = Scope(
-            frame.scope.prefix + local + ".",
-            path=(*frame.scope.path, (frame.scope.prefix + local, kind)),
-        )
-        scope.names.update({"in": sources[0]})
-        inner = Frame(inner_env, defaults, scope, (*frame.stack, kind))
+            bdef, btree, library = self.blocks[kind]
+        check_call(kind, frame, self.limits, loc)
+        call = BlockCall(kind, raw, loc, env, sources, local)
+        inner = inner_frame(frame, kind, bdef, block_env(self.g, self.spec, bdef, btree, call),
+                            local, library)
+        inner.scope.names.update({"in": sources[0]})
         out = self._body(btree["body"], inner, sources[0])
         frame.scope.names[local] = out
         return out

@@ -1,9 +1,17 @@
-"""Forward equivalence of the two lowerings: same weights, same input, every node compared.
+"""Forward equivalence of the two lowerings, with a third vote: same weights, same input, every
+node compared.
 
 Both models are built from one graph, initialized from one seeded numpy scheme
 (:mod:`archdsl.init`), run in eval mode on the same random input, and compared node by node
 in the IR's channel-first layout. The first node (in topological order) whose output differs by
 more than the tolerance is reported: the place to look for a lowering bug.
+
+Two frameworks that disagree do not say which one is wrong. The numpy reference
+(:mod:`archdsl.reference`, computed from the layer definitions alone) runs on the same weights
+and input and is the third vote: at the first node where the three do not all agree, the
+framework that departs from the reference is named (``departs``: ``"torch"``, ``"keras"``,
+``"both"``; ``None`` when all three agree). ``reference=False`` (``crosscheck
+--no-reference``) skips it.
 
 A fixed absolute tolerance suits small and shallow networks. Deep ones need ``calibrated=True``
 (``archdsl crosscheck --calibrated``): PyTorch's default init shrinks activations layer by layer
@@ -15,15 +23,16 @@ batch (:func:`calibrated_weights`: activations O(1)–O(10) at every depth) and 
 per-node tolerance: PyTorch runs a second time on the input perturbed by one ulp, and a node may
 differ by :data:`SENSITIVITY` × the change that perturbation causes there, and always by
 ``tolerance`` · max(1, |x|). Measured on the 17 zoo specs: at most 0.20 of that allowance, while
-one BatchNorm variance off by 1 % is caught (tests/zoo/test_zoo_crosscheck.py).
+one BatchNorm variance off by 1 % is caught (tests/zoo/test_zoo_crosscheck.py). The reference
+is held to the same per-node allowance.
 
 Example (needs both frameworks)::
 
     >>> import archdsl
     >>> from archdsl.crosscheck import forward_check
     >>> r = forward_check(archdsl.load("specs/cifar10_cnn.yaml"))  # doctest: +SKIP
-    >>> r.ok, r.first_divergent_node  # doctest: +SKIP
-    (True, None)
+    >>> r.ok, r.first_divergent_node, r.departs  # doctest: +SKIP
+    (True, None, None)
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ import numpy as np
 
 from archdsl.backends import load_backend
 from archdsl.init import init_weights
+from archdsl.reference import count_params as reference_params
+from archdsl.reference import forward as reference_forward
+from archdsl.reference import missing_ops
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -51,9 +63,22 @@ SENSITIVITY = 100.0
 VARIANCE_FLOOR = 0.01
 
 
+#: the two frameworks, in the order reports list them
+FRAMEWORKS = ("torch", "keras")
+#: how reports name them
+FRAMEWORK_NAMES = {"torch": "PyTorch", "keras": "Keras"}
+
+
 @dataclass
 class ForwardReport:
-    """The outcome of :func:`forward_check`."""
+    """The outcome of :func:`forward_check`.
+
+    ``per_node`` holds each node's PyTorch–Keras difference. With the reference (the default),
+    ``reference_per_node`` holds each node's difference of each framework from the numpy
+    reference, and ``departs`` names who leaves it at the first node where the three votes
+    disagree (``departs_at``): ``"torch"``, ``"keras"``, ``"both"``, or ``None`` when all
+    three agree.
+    """
 
     dtype: str
     tolerance: float
@@ -65,6 +90,13 @@ class ForwardReport:
     mismatched_shapes: dict[str, Any] = field(default_factory=dict)
     #: calibrated check only: each node's measured allowance (max abs diff allowed there)
     allowed: dict[str, float] = field(default_factory=dict)
+    #: whether the numpy reference ran (the third vote), else why not
+    reference: bool = False
+    reference_skipped: str | None = None
+    reference_per_node: dict[str, dict[str, float]] = field(default_factory=dict)
+    reference_max_abs_diff: dict[str, float] = field(default_factory=dict)
+    departs: str | None = None
+    departs_at: str | None = None
 
     @property
     def calibrated(self) -> bool:
@@ -81,11 +113,21 @@ class ForwardReport:
 
     @property
     def params_match(self) -> bool:
-        return self.params["analytic"] == self.params["torch"] == self.params["keras"]
+        """Every count (PyTorch, Keras, the reference when it ran) equals the analytic one."""
+        return all(counts == self.params["analytic"] for counts in self.params.values())
 
     @property
     def ok(self) -> bool:
-        return self.first_divergent_node is None and self.shapes_match and self.params_match
+        return (
+            self.first_divergent_node is None
+            and self.shapes_match
+            and self.params_match
+            and self.departs is None
+        )
+
+    def limit(self, node_id: str) -> float:
+        """The difference allowed at a node: its measured allowance, else the tolerance."""
+        return self.allowed.get(node_id, self.tolerance)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +142,12 @@ class ForwardReport:
             "per_node": self.per_node,
             "calibrated": self.calibrated,
             **({"allowed": self.allowed, "worst": list(self.worst)} if self.worst else {}),
+            "reference": self.reference,
+            **({} if self.reference else {"reference_skipped": self.reference_skipped}),
+            "reference_max_abs_diff": self.reference_max_abs_diff,
+            "reference_per_node": self.reference_per_node,
+            "departs": self.departs,
+            "departs_at": self.departs_at,
         }
 
 
@@ -148,56 +196,133 @@ def forward_check(
     init: str | None = None,
     weights: Any = None,
     calibrated: bool = False,
+    reference: bool = True,
 ) -> ForwardReport:
     """Build both models with identical weights and compare every node's output.
 
     ``weights`` (canonical ``{node: {name: array}}``, e.g. imported) replaces the seeded init.
     ``calibrated`` compares against a measured per-node allowance (see the module docs), with
-    :func:`calibrated_weights` unless ``weights`` are given.
+    :func:`calibrated_weights` unless ``weights`` are given. ``reference`` also runs the numpy
+    reference (:mod:`archdsl.reference`) on the same weights and input, the third vote that
+    says which framework departs when the two disagree.
     """
-    torch_be, keras_be = load_backend("torch"), load_backend("keras")
     if weights is None:
         weights = calibrated_weights(graph, seed) if calibrated else init_weights(graph, init, seed)
-    t_model = torch_be.build(graph, weights=weights, dtype=dtype)
-    k_model = keras_be.build(graph, weights=weights, dtype=dtype)
     inputs = random_inputs(graph, batch, seed, dtype)
-    t_out = torch_be.forward(t_model, graph, inputs)
-    k_out = keras_be.forward(k_model, graph, inputs)
-    t_ulp = torch_be.forward(t_model, graph, one_ulp(inputs)) if calibrated else {}
-    tol = TOLERANCE[dtype] if tolerance is None else tolerance
+    runs = _run_frameworks(graph, weights, inputs, dtype, calibrated)
+    report = _compare(graph, runs, dtype, TOLERANCE[dtype] if tolerance is None else tolerance)
+    if reference:
+        _reference_vote(report, graph, weights, inputs, runs.outputs)
+    else:
+        report.reference_skipped = "not requested"
+    return report
+
+
+@dataclass
+class _Runs:
+    """Both frameworks' outputs and parameter counts, and PyTorch's one-ulp run (calibrated)."""
+
+    outputs: dict[str, dict[str, np.ndarray]]
+    params: dict[str, dict[str, int]]
+    ulp: dict[str, np.ndarray]
+
+
+def _run_frameworks(
+    graph: Graph, weights: Any, inputs: list[np.ndarray], dtype: str, calibrated: bool
+) -> _Runs:
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    params = {"analytic": {k: graph.params[k] for k in ("trainable", "non_trainable")}}
+    ulp: dict[str, np.ndarray] = {}
+    for name in FRAMEWORKS:
+        backend = load_backend(name)
+        model = backend.build(graph, weights=weights, dtype=dtype)
+        outputs[name] = backend.forward(model, graph, inputs)
+        params[name] = backend.count_params(model)
+        if calibrated and name == "torch":
+            ulp = backend.forward(model, graph, one_ulp(inputs))
+    return _Runs(outputs, params, ulp)
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """``max |a − b|`` in float64; 0 for empty arrays, ∞ when the shapes differ."""
+    if a.shape != b.shape:
+        return float("inf")
+    if not a.size:
+        return 0.0
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def _compare(graph: Graph, runs: _Runs, dtype: str, tol: float) -> ForwardReport:
+    """PyTorch against Keras at every node, with the calibrated allowance when measured."""
+    t_out, k_out = runs.outputs["torch"], runs.outputs["keras"]
     per_node: dict[str, float] = {}
     allowed: dict[str, float] = {}
     mismatched: dict[str, Any] = {}
     first = None
     for node_id in graph:
-        a, b = t_out[node_id].astype(np.float64), k_out[node_id].astype(np.float64)
+        a, b = t_out[node_id], k_out[node_id]
         if a.shape != b.shape:
             mismatched[node_id] = {"torch": list(a.shape), "keras": list(b.shape)}
             first = first or node_id
             continue
-        diff = float(np.max(np.abs(a - b))) if a.size else 0.0
-        per_node[node_id] = diff
+        per_node[node_id] = diff = max_abs_diff(a, b)
         limit = tol
-        if calibrated and a.size:
-            sensitivity = float(np.max(np.abs(t_ulp[node_id].astype(np.float64) - a)))
-            scale = max(1.0, float(np.max(np.abs(a))))
+        if runs.ulp and a.size:
+            sensitivity = max_abs_diff(runs.ulp[node_id], a)
+            scale = max(1.0, float(np.max(np.abs(a.astype(np.float64)))))
             limit = allowed[node_id] = max(SENSITIVITY * sensitivity, tol * scale)
         if first is None and not diff <= limit:
             first = node_id
-    finals = [per_node.get(o, float("inf")) for o in graph.outputs]
-    analytic = {k: graph.params[k] for k in ("trainable", "non_trainable")}
     return ForwardReport(
         dtype=dtype,
         tolerance=tol,
-        params={
-            "analytic": analytic,
-            "torch": torch_be.count_params(t_model),
-            "keras": keras_be.count_params(k_model),
-        },
+        params=runs.params,
         per_node=per_node,
-        max_abs_diff=max(finals),
+        max_abs_diff=max(per_node.get(o, float("inf")) for o in graph.outputs),
         first_divergent_node=first,
         shapes_match=not mismatched,
         mismatched_shapes=mismatched,
         allowed=allowed,
     )
+
+
+def _reference_vote(
+    report: ForwardReport,
+    graph: Graph,
+    weights: Any,
+    inputs: list[np.ndarray],
+    outputs: dict[str, dict[str, np.ndarray]],
+) -> None:
+    """Run the numpy reference and record how far each framework is from it, and who departs."""
+    missing = missing_ops(graph)
+    if missing:
+        report.reference_skipped = f"no reference op for {', '.join(missing)}"
+        return
+    ref = reference_forward(graph, weights, *inputs, dtype=report.dtype)
+    report.reference = True
+    report.params["reference"] = reference_params(graph, weights)
+    per = {n: {fw: max_abs_diff(outputs[fw][n], ref[n]) for fw in FRAMEWORKS} for n in graph}
+    report.reference_per_node = per
+    report.reference_max_abs_diff = {
+        fw: max(per[o][fw] for o in graph.outputs) for fw in FRAMEWORKS
+    }
+    report.departs, report.departs_at = departs(report)
+
+
+def departs(report: ForwardReport) -> tuple[str | None, str | None]:
+    """(who departs from the reference, where): at the first node where the three votes do not
+    all agree within the node's limit, the frameworks whose difference from the reference
+    exceeds it (``"both"`` for two). When PyTorch and Keras disagree there but each stays
+    within the limit of the reference, the one farther from it. ``(None, None)``: all agree.
+    """
+    for node_id, diffs in report.reference_per_node.items():
+        limit = report.limit(node_id)
+        pair = report.per_node.get(node_id, float("inf"))
+        away = [fw for fw in FRAMEWORKS if not diffs[fw] <= limit]
+        if len(away) == 2:
+            return "both", node_id
+        if away:
+            return away[0], node_id
+        if not pair <= limit:
+            return max(FRAMEWORKS, key=lambda fw: diffs[fw]), node_id
+    return None, None

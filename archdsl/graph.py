@@ -62,6 +62,12 @@ class Graph:
         return list(self.nx.graph["outputs"])
 
     @property
+    def notes(self) -> list[str]:
+        """What ``check`` should tell the user beyond the table: e.g. which layers of imported
+        libraries the spec's top-level ``defaults:`` changed."""
+        return list(self.nx.graph.get("notes", []))
+
+    @property
     def input_shapes(self) -> list[tuple[int, ...]]:
         return [self[n].shape for n in self.inputs]
 

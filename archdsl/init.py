@@ -76,6 +76,21 @@ def _fixed(w: Weight) -> np.ndarray:
         ) from None
 
 
+def _prescribed(w: Weight, rng: np.random.Generator) -> np.ndarray:
+    """A layer's own initializer (``Weight.init``): constant, normal or truncated normal."""
+    assert w.init is not None
+    kind, value = w.init
+    if kind == "constant":
+        return np.full(w.shape, value)
+    x = rng.normal(0.0, 1.0, w.shape)
+    if kind == "trunc_normal":
+        bad = np.abs(x) > 2
+        while bad.any():
+            x[bad] = rng.normal(0.0, 1.0, int(bad.sum()))
+            bad = np.abs(x) > 2
+    return x * value
+
+
 def init_weights(graph: Graph, scheme: str | None = None, seed: int = 0) -> Weights:
     """Initialize every weight of ``graph``; returns ``{node: {weight name: array}}`` (float64)."""
     scheme = scheme or graph.spec.init
@@ -100,6 +115,8 @@ def init_weights(graph: Graph, scheme: str | None = None, seed: int = 0) -> Weig
 def _one(w: Weight, kernel: Weight | None, scheme: str, rng: np.random.Generator) -> np.ndarray:
     if w.fixed is not None:
         return _fixed(w)
+    if w.init is not None:
+        return _prescribed(w, rng)
     if w.role in ("gamma", "running_var"):
         return np.ones(w.shape)
     if w.role in ("beta", "running_mean"):

@@ -115,8 +115,9 @@ def receptive_field(g: nx.DiGraph) -> None:
                 update(g, n, rf=ReceptiveField(one, one, unit, unit))
             continue
         rfs = [r for r in (node_of(g, s).rf for s in node.inputs) if r is not None]
-        if not rfs:
-            continue
+        ordered = node.layer.layout_of(node.params) == "ordered" and len(node.in_shapes[0]) > 1
+        if not rfs or ordered:
+            continue  # reshapes, tokens, attention: positions no longer map to input windows
         dims = max(len(r.min) for r in rfs)
         rfs = [r for r in rfs if len(r.min) == dims]
         base = ReceptiveField(

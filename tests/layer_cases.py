@@ -215,6 +215,11 @@ CASES: list[Case] = [
         "  - conv2d: {filters: 4, kernel: 3, padding: same, id: a}\n  - add: {from: [input, a]}\n",
     ),
     Case(
+        "add_broadcast",
+        (4, 6, 6),
+        "  - global_avg_pool: {keepdims: true, id: m}\n  - add: {from: [input, m]}\n",
+    ),
+    Case(
         "concat_branches",
         (3, 6, 6),
         "  - conv2d: {filters: 2, kernel: 1, id: a}\n"

@@ -6,10 +6,17 @@ import subprocess
 import sys
 
 CODE = """
-import sys
-import archdsl, archdsl.cli, archdsl.init, archdsl.jsonschema, archdsl.report, archdsl.backends
+import importlib, pkgutil, sys
+import numpy as np
+import archdsl, archdsl.backends
+# every core module, the reference executor and the training and weights packages included
+for m in pkgutil.walk_packages(archdsl.__path__, "archdsl."):
+    if not m.name.startswith("archdsl.backends.") and "__main__" not in m.name:
+        importlib.import_module(m.name)
+import archdsl.cli, archdsl.init, archdsl.reference
 g = archdsl.load("specs/cifar10_cnn.yaml")
-archdsl.init.init_weights(g)
+w = archdsl.init.init_weights(g)
+archdsl.reference.forward(g, w, np.zeros((1, 3, 32, 32)))
 archdsl.cli.main(["check", "specs/cifar10_cnn.yaml", "--json"])
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "tensorflow", "keras", "jax"})
 print("FRAMEWORKS:", loaded, file=sys.stderr)

@@ -252,3 +252,55 @@ def test_repeat_zero_yields_nothing():
     g = net("  - conv2d: {filters: 4, kernel: 1, repeat: 0}\n  - relu: {}\n")
     assert [n.type for n in g.walk()] == ["relu"]
     assert g["relu_1"].inputs == ("input",)
+
+
+BLOCK_READS_INPUT = """archdsl: 1
+name: t
+input: [4, 8, 8]
+blocks:
+  b:
+    body:
+      - conv2d: {filters: 4, kernel: 1, id: c}
+      - add: {from: [c, FROM]}
+body:
+  - relu: {}
+  - b: {}
+"""
+
+
+def test_from_inside_a_block_means_the_blocks_own_names():
+    with pytest.raises(GraphError) as err:
+        archdsl.loads(BLOCK_READS_INPUT.replace("FROM", "input"), "t.yaml")
+    assert "unknown node 'input' in 'from'" in str(err.value)
+    assert "$in (the first) and $inputs" in err.value.hint
+    g = archdsl.loads(BLOCK_READS_INPUT.replace("FROM", "$in"), "t.yaml")
+    assert g["b_1.add_1"].inputs == ("b_1.c", "relu_1")
+
+
+def test_split_makes_addressable_slices_and_continues_from_the_last_part():
+    g = net("  - split: {sizes: [3, 5], names: [a, b], id: parts}\n"
+            "  - relu: {}\n"
+            "  - concat: {from: [parts.a, relu_1]}\n", "[8, 4, 4]")
+    assert [(n.id, n.type, n.shape) for n in g.walk()] == [
+        ("parts.a", "slice", (3, 4, 4)), ("parts.b", "slice", (5, 4, 4)),
+        ("relu_1", "relu", (5, 4, 4)), ("concat_1", "concat", (8, 4, 4))]
+    assert (g["parts.b"].params.start, g["parts.b"].params.stop) == (3, 8)
+    assert g["relu_1"].inputs == ("parts.b",)
+    with pytest.raises(archdsl.SpecError, match=r"sizes \[3, 4\] add up to 7, the axis has 8"):
+        net("  - split: {sizes: [3, 4]}\n", "[8, 4, 4]")
+
+
+def test_top_level_defaults_reaching_into_a_library_are_reported(tmp_path):
+    spec = ("archdsl: 1\nname: t\ninput: [8, 4, 4]\nimport: [lib/se.yaml]\n"
+            "defaults: {conv2d: {bias: false}}\nbody:\n"
+            "  - conv2d: {filters: 8, kernel: 1}\n"
+            "  - squeeze_excitation: {squeeze: 2, id: s}\n")
+    g = archdsl.loads(spec, "specs/t.yaml")
+    assert len(g.notes) == 1
+    assert g.notes[0].startswith("top-level defaults set conv2d bias=False in 2 layer(s) of the "
+                                 "imported library")
+    assert "(s.fc1, s.fc2)" in g.notes[0]
+    assert g["s.fc1"].params.bias is False  # the reach stays: it is how zoo specs set BN eps
+    own = archdsl.loads(spec.replace("import: [lib/se.yaml]\n", "").replace(
+        "  - squeeze_excitation: {squeeze: 2, id: s}\n", ""), "specs/t.yaml")
+    assert own.notes == []

@@ -73,6 +73,11 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
         "batch, and a per-node tolerance measured from a one-ulp input perturbation",
     )
     p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the numpy reference, the third vote (for very large networks)",
+    )
+    p.add_argument(
         "--train-steps",
         type=int,
         default=0,
@@ -109,6 +114,7 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
         seed=ns.seed,
         weights=_weights(g, ns.weights),
         calibrated=ns.calibrated,
+        reference=not ns.no_reference,
     )
     result = report.as_json()
     ok = report.ok
@@ -133,7 +139,8 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
             )
             for note in t["notes"]:
                 print(f"note: {note}")
-        print("verdict: " + ("the two frameworks agree" if ok else "MISMATCH"))
+        agree = "the two frameworks agree" + (" with the reference" if report.reference else "")
+        print("verdict: " + (agree if ok else "MISMATCH"))
     return 0 if ok else 1
 
 
@@ -141,7 +148,7 @@ def _weights(graph: object, path: str | None) -> object:
     """Weights from ``archdsl import-weights`` (checked against the graph), or None."""
     if path is None:
         return None
-    from archdsl.weightmap import load_npz_for
+    from archdsl.weights import load_npz_for
 
     return load_npz_for(graph, path)  # type: ignore[arg-type]
 
@@ -151,11 +158,12 @@ def _print_forward(report: object) -> None:
 
     assert isinstance(report, ForwardReport)
     p = report.params
-    for name in ("analytic", "torch", "keras"):
-        print(
-            f"params {name:>8}: {p[name]['trainable']:,} trainable + "
-            f"{p[name]['non_trainable']:,} non-trainable"
-        )
+    for name in ("analytic", "torch", "keras", "reference"):
+        if name in p:
+            print(
+                f"params {name:>8}: {p[name]['trainable']:,} trainable + "
+                f"{p[name]['non_trainable']:,} non-trainable"
+            )
     worst = sorted(report.per_node.items(), key=lambda kv: -kv[1])[:3]
     print(
         f"forward ({report.dtype}): max abs diff of outputs {report.max_abs_diff:.2e} "
@@ -164,6 +172,8 @@ def _print_forward(report: object) -> None:
         + "); largest per node: "
         + ", ".join(f"{k} {v:.1e}" for k, v in worst)
     )
+    for line in _reference_lines(report):
+        print(line)
     if report.worst:
         node, ratio = report.worst
         print(
@@ -174,3 +184,32 @@ def _print_forward(report: object) -> None:
         print(f"shape mismatches: {report.mismatched_shapes}")
     if report.first_divergent_node:
         print(f"first divergent node: {report.first_divergent_node}")
+
+
+def _reference_lines(report: object) -> list[str]:
+    """The third vote in words: how far each framework is from the numpy reference, and who
+    departs from it first."""
+    from archdsl.crosscheck import FRAMEWORK_NAMES, FRAMEWORKS, ForwardReport
+
+    assert isinstance(report, ForwardReport)
+    if not report.reference:
+        return [f"reference (numpy): not run ({report.reference_skipped})"]
+    far = report.reference_max_abs_diff
+    lines = [
+        "reference (numpy): max abs diff of outputs from the reference: "
+        + ", ".join(f"{FRAMEWORK_NAMES[fw]} {far[fw]:.2e}" for fw in FRAMEWORKS)
+    ]
+    node = report.departs_at
+    if report.departs is None or node is None:
+        lines.append("reference (numpy): PyTorch, Keras and the reference agree at every node")
+        return lines
+    who = "Both frameworks depart" if report.departs == "both" else (
+        f"{FRAMEWORK_NAMES[report.departs]} departs"
+    )
+    diffs = report.reference_per_node[node]
+    lines.append(
+        f"{who} from the reference at node '{node}' ("
+        + ", ".join(f"{FRAMEWORK_NAMES[fw]} {diffs[fw]:.1e}" for fw in FRAMEWORKS)
+        + f" from it; limit {report.limit(node):.{1 if report.calibrated else 0}e})"
+    )
+    return lines

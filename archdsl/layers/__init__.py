@@ -5,13 +5,21 @@ One module per family, each class with its key written literally (``key = "conv2
 
 from archdsl.layers import (  # noqa: F401  (registration)
     activation,
+    attention,
     conv,
     dense,
     dropout,
+    indexing,
+    matmul,
     merge,
     normalization,
     pool,
+    reduce,
+    resample,
+    reshape,
+    residual,
     tensor_ops,
+    tokens,
 )
 from archdsl.layers.base import (
     REGISTRY,

@@ -1,4 +1,4 @@
-"""Activations. Every form and constant is explicit (parity.md, section E).
+"""Activations. Every form and constant is explicit (docs/conventions.md, Activations and dropout).
 
 ``gelu`` takes ``approximate: none|tanh`` (PyTorch's names); ``hard_sigmoid`` is
 ``relu6(x + 3) / 6`` (PyTorch and Keras 3); ``leaky_relu``'s slope defaults to PyTorch's 0.01.

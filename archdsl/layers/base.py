@@ -52,8 +52,10 @@ class Weight:
 
     ``role`` tells initializers and weight transfer what it is: ``kernel``, ``depthwise_kernel``,
     ``pointwise_kernel``, ``transposed_kernel``, ``bias``, ``gamma``, ``beta``,
-    ``running_mean``, ``running_var``. ``groups`` is the convolution's group count (C for a
-    depthwise kernel), which initializers need for Keras' fan computation. ``fixed`` holds
+    ``running_mean``, ``running_var``, ``scale`` (layer scale), ``parameter`` (a learned tensor),
+    ``in_kernel``/``in_bias``/``out_kernel``/``out_bias`` (attention). ``groups`` is the
+    convolution's group count (C for a depthwise kernel), which initializers need for Keras'
+    fan computation. ``fixed`` holds
     constant values for fixed-weight filters (nested lists), else ``None``.
     """
 
@@ -62,6 +64,9 @@ class Weight:
     trainable: bool = True
     fixed: Any = None
     groups: int = 1
+    #: an initializer the layer prescribes whatever the spec's scheme: ``("normal", std)``,
+    #: ``("trunc_normal", std)`` (cut at ±2 std), ``("constant", value)``; ``None``: the scheme's
+    init: tuple[str, float] | None = None
 
     @property
     def size(self) -> int:

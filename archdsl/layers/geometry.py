@@ -2,7 +2,7 @@
 
 All padding is resolved here to explicit ``(before, after)`` pairs per spatial dimension, so
 both backends pad identically (``"same"`` with stride > 1 is asymmetric and depends on the
-input size; see parity.md, section B).
+input size; see docs/conventions.md, Padding and pooling).
 
 Example:
     >>> same_pads(8, 3, 2), same_pads(9, 3, 2)

@@ -33,17 +33,29 @@ class _Merge(Layer):
     arity = (2, None)
 
 
+def broadcast(key: str, ins: list[Shape]) -> Shape:
+    """numpy broadcasting of equal-rank shapes (a size-1 axis stretches), or ShapeRuleError."""
+    rank = len(ins[0])
+    if any(len(s) != rank for s in ins):
+        raise ShapeRuleError(f"{key} needs inputs of equal rank, received {shapes_text(ins)}")
+    out = []
+    for dims in zip(*ins):
+        big = max(dims)
+        if any(d not in (1, big) for d in dims):
+            raise ShapeRuleError(f"{key} cannot broadcast {shapes_text(ins)}")
+        out.append(big)
+    return tuple(out)
+
+
 @register
 class Add(_Merge):
     key = "add"
     symbol = "+"
-    doc = "Element-wise sum of inputs of identical shape (residual connections)."
-    shape_doc = "all inputs equal → same shape"
+    doc = "Element-wise sum (residual connections); size-1 axes broadcast, as in PyTorch."
+    shape_doc = "numpy broadcasting of equal-rank inputs"
 
     def infer(self, p: Any, ins: list[Shape]) -> Inferred:
-        if any(s != ins[0] for s in ins):
-            raise ShapeRuleError(f"add needs identical input shapes, received {shapes_text(ins)}")
-        return Inferred(ins[0])
+        return Inferred(broadcast("add", ins))
 
 
 @register
@@ -78,15 +90,4 @@ class Multiply(_Merge):
     shape_doc = "numpy broadcasting of equal-rank inputs"
 
     def infer(self, p: Any, ins: list[Shape]) -> Inferred:
-        rank = len(ins[0])
-        if any(len(s) != rank for s in ins):
-            raise ShapeRuleError(
-                f"multiply needs inputs of equal rank, received {shapes_text(ins)}"
-            )
-        out = []
-        for dims in zip(*ins):
-            big = max(dims)
-            if any(d not in (1, big) for d in dims):
-                raise ShapeRuleError(f"multiply cannot broadcast {shapes_text(ins)}")
-            out.append(big)
-        return Inferred(tuple(out))
+        return Inferred(broadcast("multiply", ins))

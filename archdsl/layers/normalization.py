@@ -1,4 +1,5 @@
-"""Normalization: batch normalization over the channel axis.
+"""Normalization: batch normalization over the channel axis, layer normalization over one
+axis (tokens or channels), group normalization.
 
 BatchNorm's ``momentum`` uses PyTorch's convention (weight of the new batch statistic,
 ``running = (1 − m)·running + m·batch``); the Keras lowering passes ``1 − m``. Running mean and
@@ -14,11 +15,20 @@ Example:
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from archdsl.layers.base import Layer, Params, Shape, Weight, register
+from archdsl.layers.base import (
+    Inferred,
+    Layer,
+    Params,
+    Shape,
+    ShapeRuleError,
+    Weight,
+    register,
+)
+from archdsl.layers.geometry import PosInt
 
 
 class BatchNormParams(Params):
@@ -51,3 +61,57 @@ class BatchNorm(Layer):
 
     def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
         return {"eps": 0.001}
+
+
+class LayerNormParams(Params):
+    axis: Literal["last", "channels"] = Field(
+        "last",
+        description="'last': the last axis, as PyTorch's nn.LayerNorm on tokens (L, D); "
+        "'channels': the channels of a (C, *S) map at every position (ConvNeXt's LayerNorm2d)",
+    )
+    eps: float = Field(1e-5, gt=0, description="added to the variance (PyTorch 1e-5, Keras 1e-3)")
+
+
+class GroupNormParams(Params):
+    groups: PosInt = Field(description="channel groups; the channels must divide by it")
+    eps: float = Field(1e-5, gt=0, description="added to the variance (PyTorch 1e-5, Keras 1e-3)")
+
+
+@register
+class LayerNorm(Layer):
+    key = "layer_norm"
+    category = "normalization"
+    weight_family = "layer_norm"
+    Params = LayerNormParams
+    doc = "Layer normalization (biased variance) over one axis, with learned γ and β."
+    shape_doc = "output shape = input shape"
+    weights_doc = "γ, β (D) over the normalized axis of size D: 2·D"
+
+    def layout_of(self, p: Any) -> str:
+        return "channels" if p.axis == "channels" else "ordered"
+
+    def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
+        d = (ins[0][0] if p.axis == "channels" else ins[0][-1],)
+        return {"gamma": Weight(d, "gamma"), "beta": Weight(d, "beta")}
+
+
+@register
+class GroupNorm(Layer):
+    key = "group_norm"
+    category = "normalization"
+    weight_family = "group_norm"
+    layout = "channels"
+    Params = GroupNormParams
+    doc = "Group normalization: statistics over each group of C/groups channels and all positions."
+    weights_doc = "γ, β (C): 2·C"
+
+    def infer(self, p: Any, ins: list[Shape]) -> Inferred:
+        if ins[0][0] % p.groups:
+            raise ShapeRuleError(
+                f"group_norm groups={p.groups} must divide the channels, received {ins[0][0]}"
+            )
+        return Inferred(ins[0])
+
+    def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
+        c = (ins[0][0],)
+        return {"gamma": Weight(c, "gamma"), "beta": Weight(c, "beta")}

@@ -14,11 +14,12 @@ Everything else lowers to stock Keras layers. These exist because Keras has no n
   "Current CPU implementations do not yet support dilation rates larger than 1" in float64 and
   without oneDNN), as zero insertion plus a regular convolution with the flipped kernel,
 * :class:`GELU`: GELU with an explicit ``approximate`` flag (``keras.ops.gelu`` defaults to the
-  tanh form, ``keras.activations.gelu`` to the exact one; parity.md E) that is exact in float64,
+  tanh form, ``keras.activations.gelu`` to the exact one; docs/conventions.md, Activations and
+  dropout) that is exact in float64,
 * :class:`SeparablePooling3D`, :class:`Scale`, :class:`LeakyReLU`: float64-exact forms (TensorFlow's
   CPU has no float64 3-D pooling; Rescaling and LeakyRelu round their constant to float32),
 * :class:`TorchLikeBatchNormalization`: BatchNormalization whose training-mode moving-variance
-  update uses the unbiased batch variance like PyTorch (parity.md C).
+  update uses the unbiased batch variance like PyTorch (docs/conventions.md, Batch normalization).
 
 Every layer here works on channels-last tensors and serializes with ``get_config``.
 

@@ -40,7 +40,7 @@ class Scale(keras.layers.Layer):
 class LeakyReLU(keras.layers.LeakyReLU):
     """``keras.layers.LeakyReLU`` that is exact in float64 (TensorFlow's LeakyRelu op keeps its
     slope as a float32 attribute). Always pass ``negative_slope``: Keras' default is 0.3,
-    PyTorch's 0.01 (parity.md E).
+    PyTorch's 0.01 (docs/conventions.md, Activations and dropout).
 
     Example:
         >>> layer = LeakyReLU(negative_slope=0.1, dtype="float64")

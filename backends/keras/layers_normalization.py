@@ -16,8 +16,9 @@ class TorchLikeBatchNormalization(keras.layers.BatchNormalization):
 
     PyTorch normalizes a training batch with the biased variance but updates ``running_var``
     with ``var · n/(n−1)`` (n = values per channel in the batch); stock Keras uses the biased
-    one for both (parity.md C). Inference and the training-mode output are unchanged; only the
-    moving-variance update differs. Falls back to the stock layer for masks and renorm.
+    one for both (docs/conventions.md, Batch normalization). Inference and the training-mode
+    output are unchanged; only the moving-variance update differs. Falls back to the stock
+    layer for masks and renorm.
 
     Example:
         >>> import numpy as np

@@ -33,7 +33,8 @@ _ACTIVATION_NAMES = {
 )
 def lower_activation(node: Node, ctx: Context = DEFAULT) -> Apply:
     """relu, relu6, sigmoid, hard_sigmoid, swish, hard_swish, tanh, elu, leaky_relu, gelu,
-    softmax. Every constant is passed explicitly (Keras defaults differ; parity.md E)."""
+    softmax. Every constant is passed explicitly (Keras defaults differ; docs/conventions.md,
+    Activations and dropout)."""
     key, p = node.type, node.params
     common = {"name": node.id, "dtype": ctx.dtype}
     if key == "relu":

@@ -1,10 +1,11 @@
 """PyTorch's optimizer arithmetic as Keras 3 optimizers (``keras.ops`` only, any backend).
 
 Stock Keras optimizers differ from PyTorch's in ways that change a training trajectory
-(parity.md G): SGD's momentum buffer absorbs the learning rate (so an lr change diverges), every
-Keras ``weight_decay`` is decoupled, Adam adds ε to the *uncorrected* √v and computes its bias
-corrections in float32, RMSprop puts ε inside the square root, and the learning rate is a float32
-variable. The classes here replay ``torch.optim``'s single-tensor update, operation by operation:
+(docs/conventions.md, Training): SGD's momentum buffer absorbs the learning rate (so an lr
+change diverges), every Keras ``weight_decay`` is decoupled, Adam adds ε to the *uncorrected*
+√v and computes its bias corrections in float32, RMSprop puts ε inside the square root, and the
+learning rate is a float32 variable. The classes here replay ``torch.optim``'s single-tensor
+update, operation by operation:
 
 * :class:`TorchSGD`: ``b = μ·b + g``, ``w -= lr·b`` (Nesterov: ``w -= lr·(g + μ·b)``),
 * :class:`TorchAdam`: ``m ← lerp(m, g, 1−β1)``, ``v = β2·v + (1−β2)·g·g``,

@@ -112,3 +112,129 @@ def test_dtype_applies_to_the_training_check_too(capsys, tmp_path):
     assert main([*argv, "--json"]) == 0  # without --dtype: the spec's train.dtype (float32)
     out = json.loads(capsys.readouterr().out)
     assert out["dtype"] == "float32" and out["train"]["dtype"] == "float32"
+
+
+# ----------------------------------------------------------- the third vote: numpy reference
+
+#: an odd-size U-Net-like graph: asymmetric 'same' pads, dilated and transposed convs, concat
+UNET_ODD = """\
+archdsl: 1
+name: unet-odd
+input: [3, 19, 21]
+body:
+  - conv2d: {filters: 8, kernel: 3, padding: same}
+  - batchnorm: {}
+  - relu: {id: e1}
+  - conv2d: {filters: 12, kernel: 3, stride: 2, padding: same}
+  - relu: {id: e2}
+  - conv2d: {filters: 16, kernel: 3, dilation: 2, padding: same}
+  - conv2d: {filters: 12, kernel: 3, dilation: 3, padding: 3, id: mid}
+  - add: {from: [mid, e2]}
+  - conv_transpose2d: {filters: 8, kernel: 3, stride: 2, padding: 1}
+  - concat: {from: [conv_transpose2d_1, e1]}
+  - depthwise_conv2d: {kernel: 3, dilation: 2, padding: same, multiplier: 2}
+  - conv2d: {filters: 2, kernel: 1}
+"""
+
+
+@pytest.mark.parametrize("spec", ["specs/cifar10_cnn.yaml", "unet_odd"])
+def test_three_votes_agree_in_float64(spec, capsys, tmp_path):
+    if spec == "unet_odd":
+        spec = str(tmp_path / "unet_odd.yaml")
+        with open(spec, "w", encoding="utf-8") as f:
+            f.write(UNET_ODD)
+    assert main(["crosscheck", spec, "--dtype", "float64", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["reference"] is True and "reference_skipped" not in out
+    assert out["departs"] is None and out["departs_at"] is None
+    assert out["params"]["reference"] == out["params"]["analytic"]
+    assert out["max_abs_diff"] <= 1e-12
+    assert max(out["reference_max_abs_diff"].values()) <= 1e-12
+    assert set(out["reference_per_node"]) == set(out["per_node"])
+    worst = max(max(d.values()) for d in out["reference_per_node"].values())
+    assert worst <= 1e-12 and max(out["per_node"].values()) <= 1e-12
+
+
+def _first(graph, layer_type):
+    return next(node.id for node in graph.walk() if node.type == layer_type)
+
+
+def test_departs_names_torch_when_its_lowering_is_wrong(monkeypatch, capsys):
+    """PyTorch's exact GELU lowered as the tanh approximation: PyTorch departs there."""
+    from torch import nn
+
+    from archdsl.backends.torch.lower import LOWERINGS
+
+    real = LOWERINGS["gelu"]
+
+    def approximate(*args, **kwargs):
+        real(*args, **kwargs)  # whatever the lowering signature, the original still runs
+        return nn.GELU(approximate="tanh")
+
+    monkeypatch.setitem(LOWERINGS, "gelu", approximate)
+    g = archdsl.load("specs/cifar10_cnn.yaml")
+    gelu = _first(g, "gelu")
+    r = forward_check(g, dtype="float64")
+    assert not r.ok and r.first_divergent_node == gelu
+    assert (r.departs, r.departs_at) == ("torch", gelu)
+    diffs = r.reference_per_node[gelu]
+    assert diffs["torch"] > 1e-6 and diffs["keras"] <= 1e-12
+    assert main(["crosscheck", "specs/cifar10_cnn.yaml"]) == 1
+    text = capsys.readouterr().out
+    assert f"PyTorch departs from the reference at node '{gelu}' (PyTorch " in text
+    assert "verdict: MISMATCH" in text
+
+
+def test_departs_names_keras_when_its_lowering_is_wrong(monkeypatch, capsys):
+    """Keras' exact GELU lowered as the tanh approximation: Keras departs; the JSON says so."""
+    import keras
+
+    from archdsl.backends.keras.lower import LOWERINGS
+
+    real = LOWERINGS["gelu"]
+
+    def approximate(*args, **kwargs):
+        layer = real(*args, **kwargs)
+        fn = lambda x: keras.activations.gelu(x, approximate=True)  # noqa: E731
+        return keras.layers.Activation(fn, name=layer.name, dtype=layer.dtype_policy)
+
+    monkeypatch.setitem(LOWERINGS, "gelu", approximate)
+    g = archdsl.load("specs/cifar10_cnn.yaml")
+    gelu = _first(g, "gelu")
+    assert main(["crosscheck", "specs/cifar10_cnn.yaml", "--dtype", "float64", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is False and out["first_divergent_node"] == gelu
+    assert (out["departs"], out["departs_at"]) == ("keras", gelu)
+    diffs = out["reference_per_node"][gelu]
+    assert diffs["torch"] <= 1e-12 and diffs["keras"] > 1e-6
+    assert main(["crosscheck", "specs/cifar10_cnn.yaml"]) == 1
+    assert f"Keras departs from the reference at node '{gelu}'" in capsys.readouterr().out
+
+
+def test_departs_both_when_the_frameworks_agree_against_the_reference(monkeypatch):
+    """Both lowerings wrong the same way: they agree with each other, not with the reference."""
+    from archdsl import crosscheck
+
+    real = crosscheck.reference_forward
+
+    def shifted(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out["logits"] = out["logits"] + 1e-3
+        return out
+
+    monkeypatch.setattr(crosscheck, "reference_forward", shifted)
+    r = forward_check(archdsl.load("specs/cifar10_cnn.yaml"), dtype="float64")
+    assert r.first_divergent_node is None and r.max_abs_diff <= 1e-12
+    assert (r.departs, r.departs_at) == ("both", "logits") and not r.ok
+
+
+def test_no_reference_flag(capsys):
+    assert main(["crosscheck", "specs/digits_cnn.yaml", "--no-reference", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] and out["reference"] is False and out["reference_skipped"] == "not requested"
+    assert out["departs"] is None and "reference" not in out["params"]
+    assert out["reference_per_node"] == {} and out["reference_max_abs_diff"] == {}
+    assert main(["crosscheck", "specs/digits_cnn.yaml", "--no-reference"]) == 0
+    text = capsys.readouterr().out
+    assert "reference (numpy): not run (not requested)" in text
+    assert text.rstrip().endswith("verdict: the two frameworks agree")

@@ -6,7 +6,7 @@ Inception-ResNet-v2 stems; 74 fails, checked below). Two checks per spec, float3
 
 1. :func:`~archdsl.crosscheck.forward_check` as ``archdsl crosscheck`` runs it (the spec's own
    init): ``ok``, i.e. shapes, parameter counts and every node within the absolute 1e-5 of
-   parity.md. PyTorch's default init shrinks activations layer by layer (EfficientNet-B0's
+   docs/conventions.md. PyTorch's default init shrinks activations layer by layer (EfficientNet-B0's
    pooled features are ~1e-12 at 64×64, its logits are the classifier bias), so the deep end
    of this check compares near-zeros.
 2. The non-vacuous check, ``archdsl crosscheck --calibrated``: he_normal weights with
