@@ -25,6 +25,7 @@ Example (needs both frameworks)::
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from archdsl.metrics import finite_or_none
 from archdsl.trainconfig import TrainConfig
 from archdsl.training import (
     Framework,
+    LockstepRun,
     TrainingError,
     all_conventions,
     load_framework,
@@ -244,19 +246,8 @@ def run_ablation(
         t0 = time.perf_counter()
         r = lockstep_run(graph, config, data, fws, steps, native=native, device=device,
                          eval_samples=eval_samples)
-        a, b = r.frameworks
-        tail = min(TAIL, steps)
-        diffs = [abs(x - y) for x, y in zip(r.losses[a][-tail:], r.losses[b][-tail:])]
-        run = AblationRun(
-            label=label,
-            native=tuple(c for c in conventions if c in native),
-            final_loss_diff=sum(diffs) / len(diffs),
-            eval_logit_diff=r.eval_logit_max_abs_diff,
-            eval_logit_mean_diff=r.eval_logit_mean_abs_diff,
-            final_loss={n: r.losses[n][-1] for n in r.frameworks},
-            eval_acc=r.eval_acc,
-            wall_s=time.perf_counter() - t0,
-        )
+        run = ablation_run(label, tuple(c for c in conventions if c in native), r,
+                           time.perf_counter() - t0)
         runs[label] = run
         if progress:
             print(
@@ -269,10 +260,30 @@ def run_ablation(
         graph.name, data.dataset.name, steps, tuple(fw.name for fw in fws), conventions, runs
     )
     if out_dir is not None:
-        out = Path(out_dir)
-        report.files = {"markdown": str(out / "ablation.md"), "json": str(out / "ablation.json")}
-        import json
-
-        atomic_write_text(out / "ablation.md", report.markdown())
-        atomic_write_text(out / "ablation.json", json.dumps(report.as_json(), indent=2) + "\n")
+        write_report(report, Path(out_dir))
     return report
+
+
+def ablation_run(label: str, native: tuple[str, ...], r: LockstepRun, wall_s: float
+                 ) -> AblationRun:
+    """The :class:`AblationRun` of one lock-step run: its measures of disagreement."""
+    a, b = r.frameworks
+    tail = min(TAIL, len(r.losses[a]))
+    diffs = [abs(x - y) for x, y in zip(r.losses[a][-tail:], r.losses[b][-tail:])]
+    return AblationRun(
+        label=label,
+        native=native,
+        final_loss_diff=sum(diffs) / len(diffs),
+        eval_logit_diff=r.eval_logit_max_abs_diff,
+        eval_logit_mean_diff=r.eval_logit_mean_abs_diff,
+        final_loss={n: r.losses[n][-1] for n in r.frameworks},
+        eval_acc=r.eval_acc,
+        wall_s=wall_s,
+    )
+
+
+def write_report(report: AblationReport, out: Path) -> None:
+    """Write ``ablation.md`` and ``ablation.json`` to ``out``; sets ``report.files``."""
+    report.files = {"markdown": str(out / "ablation.md"), "json": str(out / "ablation.json")}
+    atomic_write_text(out / "ablation.md", report.markdown())
+    atomic_write_text(out / "ablation.json", json.dumps(report.as_json(), indent=2) + "\n")

@@ -14,11 +14,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.rule import Rule
 
 from archdsl.errors import ArchdslError
+
+if TYPE_CHECKING:
+    from archdsl.graph import Graph
 
 
 def _specs_dir() -> Path:
@@ -30,58 +34,17 @@ def _specs_dir() -> Path:
 def run(out: Path, console: Console) -> int:
     """Run the demo; returns the exit code."""
     import archdsl
-    from archdsl.report import summary_table, totals_text
 
     specs = _specs_dir()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-
-    console.print(Rule("1. check: the chapter's CIFAR-10 CNN, without any framework"))
     cifar = archdsl.load(specs / "cifar10_cnn.yaml")
-    console.print(summary_table(cifar))
-    console.print(totals_text(cifar))
-    cifar.check_expectations()
-
-    console.print(Rule("2. render"))
-    from archdsl.render import GraphvizMissing, render
-
-    try:
-        diagram = render(cifar, out / "cifar10_cnn.svg")
-    except GraphvizMissing as exc:
-        console.print(exc.message)
-        diagram = exc.dot_path
-    console.print(f"diagram: {diagram}")
-
-    console.print(Rule("3. crosscheck: PyTorch vs Keras, same weights, every node compared"))
-    from archdsl.crosscheck import forward_check
-
-    fwd = forward_check(cifar)
-    for name, p in fwd.params.items():
-        console.print(
-            f"params {name:>8}: {p['trainable']:,} trainable + {p['non_trainable']:,} non-trainable"
-        )
-    console.print(
-        f"forward max abs diff {fwd.max_abs_diff:.2e} over {len(fwd.per_node)} nodes "
-        f"(tolerance {fwd.tolerance:.0e}): {'agree' if fwd.ok else 'MISMATCH'}"
-    )
-
-    console.print(Rule("4. train: a digits CNN in both frameworks on identical batches"))
-    from archdsl.training import run_training, train_crosscheck
-
-    digits = archdsl.load(specs / "digits_cnn.yaml")
-    config = digits.spec.train
-    result = run_training(digits, config, out_dir=out / "digits", progress=console.is_terminal)
-    for line in result.summary_lines():
-        console.print(line)
-    check = train_crosscheck(digits, 50, out_dir=out / "crosscheck")
-    t = check.as_json()
-    console.print(
-        f"50 matched steps: max relative loss difference {t['max_rel_loss_diff']:.1e}, "
-        f"max parameter drift {t['max_param_rel_diff']:.1e}"
-    )
+    diagram = check_and_render(cifar, out, console)
+    forward_ok = crosscheck(cifar, console)
+    train_ok = train(archdsl.load(specs / "digits_cnn.yaml"), out, console)
 
     console.print(Rule("verdict"))
-    ok = fwd.ok and check.ok
+    ok = forward_ok and train_ok
     console.print(
         "PyTorch and Keras "
         + ("agree: forward and training match." if ok else "DISAGREE: see the report.")
@@ -92,6 +55,62 @@ def run(out: Path, console: Console) -> int:
     )
     console.print(f"({time.perf_counter() - t0:.0f} s)")
     return 0 if ok else 1
+
+
+def check_and_render(cifar: Graph, out: Path, console: Console) -> Path:
+    """Steps 1 and 2: the summary table of the chapter's CNN, and its diagram (the path)."""
+    from archdsl.render import GraphvizMissing, render
+    from archdsl.report import summary_table, totals_text
+
+    console.print(Rule("1. check: the chapter's CIFAR-10 CNN, without any framework"))
+    console.print(summary_table(cifar))
+    console.print(totals_text(cifar))
+    cifar.check_expectations()
+
+    console.print(Rule("2. render"))
+    try:
+        diagram = render(cifar, out / "cifar10_cnn.svg")
+    except GraphvizMissing as exc:
+        console.print(exc.message)
+        diagram = exc.dot_path
+    console.print(f"diagram: {diagram}")
+    return diagram
+
+
+def crosscheck(cifar: Graph, console: Console) -> bool:
+    """Step 3: PyTorch vs Keras forward, node by node; whether they agree."""
+    from archdsl.crosscheck import forward_check
+
+    console.print(Rule("3. crosscheck: PyTorch vs Keras, same weights, every node compared"))
+    fwd = forward_check(cifar)
+    for name, p in fwd.params.items():
+        console.print(
+            f"params {name:>8}: {p['trainable']:,} trainable + {p['non_trainable']:,} non-trainable"
+        )
+    console.print(
+        f"forward max abs diff {fwd.max_abs_diff:.2e} over {len(fwd.per_node)} nodes "
+        f"(tolerance {fwd.tolerance:.0e}): {'agree' if fwd.ok else 'MISMATCH'}"
+    )
+    return bool(fwd.ok)
+
+
+def train(digits: Graph, out: Path, console: Console) -> bool:
+    """Step 4: train the digits CNN in both frameworks, then 50 matched steps compared;
+    whether the training cross-check agrees."""
+    from archdsl.training import run_training, train_crosscheck
+
+    console.print(Rule("4. train: a digits CNN in both frameworks on identical batches"))
+    config = digits.spec.train
+    result = run_training(digits, config, out_dir=out / "digits", progress=console.is_terminal)
+    for line in result.summary_lines():
+        console.print(line)
+    check = train_crosscheck(digits, 50, out_dir=out / "crosscheck")
+    t = check.as_json()
+    console.print(
+        f"50 matched steps: max relative loss difference {t['max_rel_loss_diff']:.1e}, "
+        f"max parameter drift {t['max_param_rel_diff']:.1e}"
+    )
+    return check.ok
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -129,18 +128,6 @@ CONVENTIONS = (
     "dropout_kind",
 )
 
-#: Layer types whose training-mode randomness the trainers replace with numpy masks.
-DROPOUT_TYPES = ("dropout", "spatial_dropout")
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One batch's mean loss and accuracy counts."""
-
-    loss: float
-    correct: int
-    count: int
-
 
 def resolve_native(
     config: TrainConfig, native: frozenset[str] | set[str] = frozenset()
@@ -162,32 +149,3 @@ def resolve_native(
             f"unknown convention(s) {', '.join(unknown)}; valid: {', '.join(CONVENTIONS)}"
         )
     return frozenset(CONVENTIONS) if config.conventions == "native" else frozenset(native)
-
-
-class Trainer(Protocol):
-    """What each backend's ``make_trainer(model, graph, config, ...)`` returns.
-
-    Arrays are numpy in the IR layout (N, C, *spatial); the trainer converts them.
-    """
-
-    def step(
-        self, x: np.ndarray, y: np.ndarray, masks: dict[str, np.ndarray] | None = None
-    ) -> StepResult:
-        """One optimizer step on one batch; returns the batch loss (mean) and accuracy counts."""
-        ...
-
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> StepResult:
-        """Eval-mode loss (mean) and accuracy counts on one batch; no update."""
-        ...
-
-    def set_lr(self, lr: float) -> None: ...
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        """Weights (canonical layout) and optimizer state as flat numpy arrays (checkpoints)."""
-        ...
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None: ...
-
-    def gradients(self) -> dict[str, dict[str, np.ndarray]]:
-        """The last step's gradients, canonical layout, ``{node: {weight: array}}``."""
-        ...

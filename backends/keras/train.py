@@ -1,14 +1,14 @@
 """Training a lowered Keras model with PyTorch's arithmetic (or with Keras' own conventions).
 
 :func:`make_trainer` wraps a model from :func:`archdsl.backends.keras.build` in a
-:class:`KerasTrainer`, which implements the ``Trainer`` protocol of
-:mod:`archdsl.trainconfig`: one optimizer step per numpy batch (NCHW in, converted to NHWC
+:class:`KerasTrainer`, which implements the :class:`~archdsl.training.Trainer` protocol: one
+optimizer step per numpy batch (NCHW in, converted to NHWC
 here), eval-mode evaluation, learning-rate changes, checkpointable state and the last step's
 gradients, all in the canonical (PyTorch) layout.
 
 **Matched conventions** (``config.conventions == "matched"``, the default) replay
 ``torch.optim`` and ``F.cross_entropy`` so that both frameworks follow one trajectory
-(parity.md, section 3):
+(docs/conventions.md, "Training"):
 
 * loss: ``CategoricalCrossentropy(from_logits=True, label_smoothing)`` on one-hot targets,
   computed in the model's dtype,
@@ -17,7 +17,8 @@ gradients, all in the canonical (PyTorch) layout.
 * BatchNorm: :class:`~archdsl.backends.keras.TorchLikeBatchNormalization` (unbiased running
   variance), Keras momentum ``1 − m`` and the spec's ε,
 * dropout: ``dropout: off`` → identity; ``matched`` → the caller's numpy masks (see
-  :meth:`KerasTrainer.step`), applied by wrapping each dropout layer's ``call``,
+  :meth:`KerasTrainer.step`), applied by wrapping each dropout layer's ``call``
+  (:mod:`.train_dropout`),
 * determinism: ``keras.utils.set_random_seed(seed)``, TF op determinism and no TF32.
 
 **Native conventions** (:data:`CONVENTIONS`; ``config.conventions == "native"`` selects all of
@@ -36,9 +37,9 @@ them, ``native=`` any subset): what a straight port gets from Keras' defaults:
                 ``spatial_dropout`` (a port that writes ``Dropout`` for torch's Dropout2d)
 =============== ==============================================================================
 
-Training steps run as one compiled function per backend: a ``tf.function`` with
-``tf.GradientTape`` on TensorFlow (TensorFlow is imported here only, lazily, on that backend) and
-``jax.jit`` over ``model.stateless_call`` on JAX (float32 only there: :func:`build` refuses
+Training steps run as one compiled function per backend (:mod:`.train_steps`): a
+``tf.function`` with ``tf.GradientTape`` on TensorFlow (imported only, lazily, on that backend)
+and ``jax.jit`` over ``model.stateless_call`` on JAX (float32 only there: :func:`build` refuses
 float64 on any backend but TensorFlow).
 
 Example:
@@ -61,32 +62,26 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from archdsl.errors import BackendError
 from archdsl.init import init_weights
-from archdsl.trainconfig import (
-    CONVENTIONS,
-    DROPOUT_TYPES,
-    OptimizerConfig,
-    StepResult,
-    TrainConfig,
-    resolve_native,
-)
+from archdsl.trainconfig import CONVENTIONS, OptimizerConfig, TrainConfig, resolve_native
+from archdsl.training.trainer import StepResult, Trainer
 
 from .layers import TorchLikeBatchNormalization
 from .lower import to_keras_layout
 from .optim import TorchAdam, TorchOptimizer, TorchRMSprop, TorchSGD
+from .train_dropout import DropoutControl, configure_dropout, keras_mask
+from .train_steps import determinism, jax_steps, tf_steps
 from .weights import from_keras, get_weights, keras_variable, set_weights, to_keras
 
 ops = keras.ops
 
-#: conventions that can each be switched to the framework's own default (an ablation flips one)
 #: Keras' defaults for the switchable conventions
 KERAS_BN_MOMENTUM = 0.99
 KERAS_BN_EPS = 1e-3
@@ -146,53 +141,6 @@ def make_optimizer(opt: OptimizerConfig, native: frozenset[str] = frozenset()
     return TorchRMSprop(opt.lr, opt.alpha, eps, opt.momentum, **common)
 
 
-# ---------------------------------------------------------------------------- dropout control
-@dataclass
-class DropoutControl:
-    """How the wrapped dropout layers behave in training calls.
-
-    ``mode``: ``"off"`` (identity), ``"masks"`` (multiply by ``current[node]``) or
-    ``"native"`` (Keras' own RNG). Inference calls are always the identity.
-    """
-
-    mode: str = "off"
-    current: dict[str, Any] = field(default_factory=dict)
-
-
-def _wrap_dropout(layer: Any, node_id: str, node: dict[str, Any], control: DropoutControl
-                  ) -> None:
-    """Replace ``layer.call`` (a Keras Dropout / SpatialDropout layer) by a controlled one."""
-    original = type(layer).call
-    rate = float(node["params"].rate)
-    spatial = node["type"] == "spatial_dropout"
-
-    def call(inputs: Any, training: bool | None = None) -> Any:
-        if not training or control.mode == "off":
-            return inputs
-        if control.mode == "native":
-            if spatial:  # a port that writes Keras Dropout for torch's Dropout2d
-                return keras.random.dropout(inputs, rate, seed=layer.seed_generator)
-            return original(layer, inputs, training=True)
-        return inputs * control.current[node_id]
-
-    layer.call = call
-
-
-def _keras_mask(mask: np.ndarray, node_shape: tuple[int, ...], rate: float, dtype: str
-                ) -> np.ndarray:
-    """IR-layout mask (N, C, *S) or channel mask (N, C) → Keras multiplier (N, *S, C)."""
-    arr = np.asarray(mask)
-    mult = arr.astype(np.float64) * (1.0 / (1.0 - rate)) if arr.dtype == np.bool_ else arr
-    if mult.ndim == 2 and len(node_shape) > 1:  # whole-channel mask → broadcast over space
-        mult = mult.reshape(mult.shape[0], *([1] * (len(node_shape) - 1)), mult.shape[1])
-    elif tuple(mult.shape[1:]) == tuple(node_shape):
-        mult = to_keras_layout(mult)
-    else:
-        raise BackendError(f"dropout mask of shape {list(arr.shape)} fits neither (N, "
-                           f"{', '.join(map(str, node_shape))}) nor (N, {node_shape[0]})")
-    return np.ascontiguousarray(mult, dtype=dtype)
-
-
 # ---------------------------------------------------------------------------- the trainer
 class KerasTrainer:
     """A Keras model, its optimizer and loss, stepping on numpy batches (see module doc).
@@ -223,12 +171,11 @@ class KerasTrainer:
             raise BackendError(f"training supports Keras' tensorflow and jax backends, not "
                                f"{self.backend!r}")
         self._device = device
-        self._jit = jit_compile
-        _determinism(config.seed, self.backend)
+        determinism(config.seed, self.backend)
         if "init" in native:
             set_weights(model, graph, init_weights(graph, "keras_default", config.seed))
         self._configure_batchnorm()
-        self._dropout_nodes = self._configure_dropout()
+        self._control, self._dropout_nodes = configure_dropout(model, graph, self._dropout_mode())
         self._vars = list(model.trainable_variables)
         self._names = self._variable_names()
         self.optimizer = make_optimizer(config.optimizer, native)
@@ -236,113 +183,38 @@ class KerasTrainer:
         self.loss_fn = keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.loss.label_smoothing, dtype=self.dtype)
         self._grads: list[Any] | None = None
-        self._train_fn, self._eval_fn = (self._tf_functions() if self.backend == "tensorflow"
-                                         else self._jax_functions())
+        self._train_fn, self._eval_fn = (
+            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile)
+            if self.backend == "tensorflow"
+            else jax_steps(model, self.loss_fn, self.optimizer, self._control))
 
     # ------------------------------------------------------------------ setup
     def _configure_batchnorm(self) -> None:
         cls = (keras.layers.BatchNormalization if "bn_variance" in self.native
                else TorchLikeBatchNormalization)
-        for node_id, node in self.graph.layers():
-            if node["type"] != "batchnorm":
+        for node in self.graph.walk():
+            if node.type != "batchnorm":
                 continue
-            layer = self.model.get_layer(node_id)
+            layer = self.model.get_layer(node.id)
             if type(layer) is not cls:  # same state, only the update rule differs
                 layer.__class__ = cls
-            p = node["params"]
+            p = node.params
             # numpy scalars: ops.cast of a Python float would round via float32 in float64 runs
             layer.momentum = np.float64(
                 KERAS_BN_MOMENTUM if "bn_momentum" in self.native else 1.0 - p.momentum)
             layer.epsilon = KERAS_BN_EPS if "bn_eps" in self.native else float(p.eps)
 
-    def _configure_dropout(self) -> dict[str, dict[str, Any]]:
+    def _dropout_mode(self) -> str:
         if self.config.dropout == "off":
-            mode = "off"
-        else:
-            mode = "native" if "dropout_kind" in self.native else "masks"
-        self._control = DropoutControl(mode)
-        nodes = {}
-        for node_id, node in self.graph.layers():
-            if node["type"] in DROPOUT_TYPES:
-                _wrap_dropout(self.model.get_layer(node_id), node_id, node, self._control)
-                nodes[node_id] = node
-        return nodes
+            return "off"
+        return "native" if "dropout_kind" in self.native else "masks"
 
     def _variable_names(self) -> list[tuple[str, str, Any] | None]:
         by_id: dict[int, tuple[str, str, Any]] = {}
-        for node_id, node in self.graph.layers():
-            for name, w in node["weights"].items():
-                by_id[id(keras_variable(self.model, node_id, name))] = (node_id, name, w)
+        for node in self.graph.walk():
+            for name, w in node.weights.items():
+                by_id[id(keras_variable(self.model, node.id, name))] = (node.id, name, w)
         return [by_id.get(id(v)) for v in self._vars]
-
-    # ------------------------------------------------------------------ compiled steps
-    def _tf_functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        import tensorflow as tf  # only on the TensorFlow backend
-
-        model, loss_fn, opt, tvars, control = (self.model, self.loss_fn, self.optimizer,
-                                               self._vars, self._control)
-
-        def train(x: Any, y: Any, masks: dict[str, Any]) -> Any:
-            control.current = masks
-            with tf.GradientTape() as tape:
-                logits = model(x, training=True)
-                loss = loss_fn(y, logits)
-            grads = tape.gradient(loss, tvars)
-            opt.apply(grads, tvars)
-            return loss, _correct(logits, y), grads
-
-        def evaluate(x: Any, y: Any) -> Any:
-            logits = model(x, training=False)
-            return loss_fn(y, logits), _correct(logits, y)
-
-        # autograph off: the steps have no tensor-dependent Python control flow to convert
-        kw = {"jit_compile": self._jit, "reduce_retracing": True, "autograph": False}
-        return tf.function(train, **kw), tf.function(evaluate, **kw)
-
-    def _jax_functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        import jax
-
-        model, loss_fn, opt, control = self.model, self.loss_fn, self.optimizer, self._control
-
-        def loss_aux(tv: Any, ntv: Any, x: Any, y: Any, masks: Any) -> Any:
-            control.current = masks
-            logits, ntv = model.stateless_call(tv, ntv, x, training=True)
-            return loss_fn(y, logits), (logits, ntv)
-
-        grad_fn = jax.value_and_grad(loss_aux, has_aux=True)
-
-        def train(state: Any, x: Any, y: Any, masks: Any) -> Any:
-            tv, ntv, ov = state
-            (loss, (logits, ntv)), grads = grad_fn(tv, ntv, x, y, masks)
-            tv, ov = opt.stateless_apply(ov, grads, tv)
-            return loss, _correct(logits, y), grads, (tv, ntv, ov)
-
-        def evaluate(state: Any, x: Any, y: Any) -> Any:
-            tv, ntv = state
-            logits, _ = model.stateless_call(tv, ntv, x, training=False)
-            return loss_fn(y, logits), _correct(logits, y)
-
-        jtrain, jeval = jax.jit(train), jax.jit(evaluate)
-        model_vars, opt_vars = self.model, self.optimizer
-
-        def run_train(x: Any, y: Any, masks: Any) -> Any:
-            state = ([v.value for v in model_vars.trainable_variables],
-                     [v.value for v in model_vars.non_trainable_variables],
-                     [v.value for v in opt_vars.variables])
-            loss, correct, grads, (tv, ntv, ov) = jtrain(state, x, y, masks)
-            for group, values in ((model_vars.trainable_variables, tv),
-                                  (model_vars.non_trainable_variables, ntv),
-                                  (opt_vars.variables, ov)):
-                for var, value in zip(group, values):
-                    var.assign(value)
-            return loss, correct, grads
-
-        def run_eval(x: Any, y: Any) -> Any:
-            state = ([v.value for v in model_vars.trainable_variables],
-                     [v.value for v in model_vars.non_trainable_variables])
-            return jeval(state, x, y)
-
-        return run_train, run_eval
 
     @contextlib.contextmanager
     def _placement(self) -> Iterator[None]:
@@ -383,8 +255,7 @@ class KerasTrainer:
                      "or set dropout: off")
         out = {}
         for node_id, node in self._dropout_nodes.items():
-            m = _keras_mask(given[node_id], tuple(node["shape"]), float(node["params"].rate),
-                            self.dtype)
+            m = keras_mask(given[node_id], node.shape, node.rate, self.dtype)
             if m.shape[0] != n:
                 raise BackendError(f"dropout mask '{node_id}' has {m.shape[0]} rows, the batch "
                                    f"{n}")
@@ -397,9 +268,10 @@ class KerasTrainer:
         """One optimizer step on a batch; returns its mean loss (before the update).
 
         ``x``: (N, C, *S) float, ``y``: (N,) int labels. ``masks`` (``dropout: matched``
-        only): dropout node id → a **boolean keep-mask** (True = keep; scaled by 1/(1−p)
-        here) or a **float multiplier** used as given (already scaled), of shape (N, C, *S)
-        for element dropout or (N, C) for whole-channel (spatial) dropout, IR layout.
+        only): :func:`archdsl.training.dropout_masks`' output, dropout node id → a float
+        multiplier (already scaled) of shape (N, C, *S) for element dropout or (N, C) for
+        whole-channel (spatial) dropout, IR layout; a boolean keep-mask is scaled by 1/(1−p)
+        here.
         """
         xk, yk = self._inputs(x, y)
         mk = self._masks(masks, xk.shape[0])
@@ -508,20 +380,6 @@ class KerasTrainer:
             layer.seed_generator.state.assign(np.asarray(state[f"rng/{node_id}"]))
 
 
-def _correct(logits: Any, onehot: Any) -> Any:
-    hit = ops.equal(ops.argmax(logits, axis=-1), ops.argmax(onehot, axis=-1))
-    return ops.sum(ops.cast(hit, "int32"))
-
-
-def _determinism(seed: int, backend: str) -> None:
-    keras.utils.set_random_seed(seed)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-
-
 def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device: str = "cpu",
                  native: frozenset[str] | set[str] = frozenset(),
                  jit_compile: bool = False) -> KerasTrainer:
@@ -549,6 +407,9 @@ def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device:
     return KerasTrainer(model, graph, config, device=device,
                         native=resolve_native(config, native), jit_compile=jit_compile)
 
+
+if TYPE_CHECKING:
+    _: type[Trainer] = KerasTrainer  # the lock-step loop's protocol
 
 __all__ = ["CONVENTIONS", "DropoutControl", "KerasTrainer", "StepResult", "build_options",
            "make_optimizer", "make_trainer", "resolve_native"]

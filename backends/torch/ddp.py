@@ -55,9 +55,10 @@ from torch.nn.parallel import DistributedDataParallel
 from archdsl.errors import BackendError
 from archdsl.init import init_weights
 from archdsl.trainconfig import TrainConfig
+from archdsl.training.masks import dropout_masks, dropout_nodes
 
 from .model import build
-from .train import dropout_masks, make_trainer
+from .train import make_trainer
 from .weights import get_weights
 
 Batch = tuple[np.ndarray, np.ndarray]
@@ -127,9 +128,9 @@ def run_rank(
     """Train on this rank inside an initialized process group; every rank returns the same
     losses (rank 0 also the weights when asked).
 
-    Dropout masks (``dropout: matched``) are drawn for the full batch from
-    ``SeedSequence([seed, step])`` and sharded like the data, so they do not depend on the
-    number of ranks.
+    Dropout masks (``dropout: matched``) are :func:`archdsl.training.dropout_masks` of the full
+    batch, keyed by ``(seed, epoch 0, step)``, and sharded like the data, so they do not depend
+    on the number of ranks.
     """
     graph = _load_graph(spec_path)
     if batches is None:
@@ -143,13 +144,15 @@ def run_rank(
     trainer.forward_module = DistributedDataParallel(model, **ddp_kw)
     losses: list[float] = []
     correct: list[int] = []
+    nodes = dropout_nodes(graph)
     for i in range(steps):
         x, y = batches[i % len(batches)]
         rows = shard(len(x), rank, world_size)
         masks = None
         if config.dropout == "matched":
-            rng = np.random.default_rng([config.seed, i])
-            masks = {k: m[rows] for k, m in dropout_masks(graph, len(x), rng).items()}
+            full = dropout_masks(nodes, len(x), seed=config.seed, epoch=0, index=i,
+                                 dtype=config.dtype)
+            masks = {k: m[rows] for k, m in full.items()}
         r = trainer.step(x[rows], y[rows], masks)
         total = torch.tensor([r.loss * r.count, float(r.correct), float(r.count)],
                              dtype=torch.float64)

@@ -1,7 +1,7 @@
 """Training a lowered PyTorch model on numpy batches, in step with the Keras trainer.
 
 :func:`make_trainer` wraps an :class:`~archdsl.backends.torch.ArchdslModule` in a
-:class:`TorchTrainer`, which implements the ``Trainer`` protocol of :mod:`archdsl.trainconfig`:
+:class:`TorchTrainer`, which implements the :class:`~archdsl.training.Trainer` protocol:
 one optimizer step per numpy batch, eval-mode evaluation, learning-rate changes, checkpointable
 state and the last step's gradients, all in the canonical layout.
 
@@ -11,8 +11,9 @@ single-tensor form (``foreach=False``, the same arithmetic on CPU and CUDA), wei
 ``decay`` says (``coupled``: torch's ``weight_decay=``; ``decoupled``: AdamW, and for SGD and
 RMSprop ``w ← w·(1 − lr·wd)`` before the step, AdamW's order), BatchNorm with the spec's
 momentum and ε, dropout either off or driven by the caller's numpy masks (see
-:meth:`TorchTrainer.step` and :func:`dropout_masks`), and :func:`~archdsl.backends.torch.
-parity_mode` (deterministic algorithms, no TF32) plus ``torch.manual_seed``.
+:meth:`TorchTrainer.step` and :func:`archdsl.training.dropout_masks`), and
+:func:`~archdsl.backends.torch.parity_mode` (deterministic algorithms, no TF32) plus
+``torch.manual_seed``.
 
 **Native conventions** (:data:`CONVENTIONS`, each selectable through ``native=``;
 ``config.conventions == "native"`` selects all) are what a straight port gets from torch's
@@ -53,14 +54,9 @@ from torch import Tensor, nn
 
 from archdsl.errors import BackendError
 from archdsl.init import init_weights
-from archdsl.trainconfig import (
-    CONVENTIONS,
-    DROPOUT_TYPES,
-    OptimizerConfig,
-    StepResult,
-    TrainConfig,
-    resolve_native,
-)
+from archdsl.trainconfig import CONVENTIONS, OptimizerConfig, TrainConfig, resolve_native
+from archdsl.training.masks import DropoutNode, dropout_nodes, mask_multiplier
+from archdsl.training.trainer import StepResult, Trainer
 
 from .runtime import parity_mode, resolve_device, resolve_dtype
 from .weights import get_weights, node_tensors, set_weights
@@ -89,32 +85,6 @@ def build_options(config: TrainConfig, native: frozenset[str] | set[str] = froze
     """
     resolve_native(config, native)
     return {"dtype": config.dtype}
-
-
-def dropout_masks(graph: Graph, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Boolean keep-masks (True = keep) for every dropout node of ``graph``, batch size ``n``.
-
-    Element dropout gets (n, C, *S), spatial dropout (n, C); a unit is kept with probability
-    1 − rate. Pure numpy, so the same ``rng`` state gives both frameworks the same masks
-    (pass the result to either trainer's ``step``).
-
-    Example:
-        >>> import archdsl
-        >>> g = archdsl.loads("archdsl: 1\\nname: t\\ninput: [3, 4, 4]\\nbody:\\n"
-        ...                   "  - spatial_dropout: {rate: 0.5, id: d}\\n")
-        >>> m = dropout_masks(g, 8, np.random.default_rng(0))
-        >>> m["d"].shape, m["d"].dtype
-        ((8, 3), dtype('bool'))
-    """
-    out = {}
-    for node_id, node in graph.layers():
-        if node["type"] not in DROPOUT_TYPES:
-            continue
-        shape = tuple(node["shape"])
-        if node["type"] == "spatial_dropout":
-            shape = shape[:1]
-        out[node_id] = rng.random((n, *shape)) >= float(node["params"].rate)
-    return out
 
 
 def make_optimizer(params: list[Tensor], opt: OptimizerConfig,
@@ -224,24 +194,23 @@ class TorchTrainer:
 
     # ------------------------------------------------------------------ setup
     def _configure_batchnorm(self) -> None:
-        for node_id, node in self.graph.layers():
-            if node["type"] != "batchnorm":
+        for node in self.graph.walk():
+            if node.type != "batchnorm":
                 continue
-            bn: Any = self.model.get_submodule(node_id)
-            p = node["params"]
+            bn: Any = self.model.get_submodule(node.id)
+            p = node.params
             bn.momentum = TORCH_BN_MOMENTUM if "bn_momentum" in self.native else p.momentum
             bn.eps = TORCH_BN_EPS if "bn_eps" in self.native else p.eps
 
-    def _configure_dropout(self) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
+    def _configure_dropout(self) -> dict[str, tuple[nn.Module, DropoutNode]]:
         if self.config.dropout == "off":
             self._dropout_mode = "off"
         else:
             self._dropout_mode = "native" if "dropout_kind" in self.native else "masks"
         control = self._control
         found = {}
-        for node_id, node in self.graph.layers():
-            if node["type"] not in DROPOUT_TYPES:
-                continue
+        for node in dropout_nodes(self.graph):
+            node_id = node.node
             module = self.model.get_submodule(node_id)
             old = _HOOKS.pop(module, None)
             if old is not None:
@@ -277,12 +246,12 @@ class TorchTrainer:
             raise BackendError(
                 f"dropout: matched needs a mask for every dropout node; missing "
                 f"{', '.join(missing)}",
-                hint="pass masks (archdsl.training.dropout_masks or dropout_masks here), "
+                hint="pass masks (archdsl.training.dropout_masks gives the format), "
                      "or set dropout: off")
         out = {}
         for node_id, (_, node) in self._dropout.items():
-            out[node_id] = torch_mask(given[node_id], tuple(node["shape"]),
-                                      float(node["params"].rate), self.dtype, self.device)
+            out[node_id] = torch_mask(given[node_id], node.shape, node.rate, self.dtype,
+                                      self.device)
             if out[node_id].shape[0] != n:
                 raise BackendError(f"dropout mask '{node_id}' has {out[node_id].shape[0]} "
                                    f"rows, the batch {n}")
@@ -294,9 +263,9 @@ class TorchTrainer:
         """One optimizer step on a batch; returns its mean loss (before the update).
 
         ``x``: (N, C, *S) float, ``y``: (N,) int labels. ``masks`` (``dropout: matched``
-        only): dropout node id → a **boolean keep-mask** (True = keep; scaled by 1/(1−p)
-        here) or a **float multiplier** used as given (already scaled), of shape (N, C, *S)
-        for element dropout or (N, C) for whole-channel (spatial) dropout.
+        only): :func:`archdsl.training.dropout_masks`' output, dropout node id → a float
+        multiplier (already scaled) of shape (N, C, *S) for element dropout or (N, C) for
+        whole-channel (spatial) dropout; a boolean keep-mask is scaled by 1/(1−p) here.
         """
         xt, yt = self._tensors(x, y)
         self._control.current = self._masks(masks, xt.shape[0])
@@ -425,19 +394,13 @@ def state_dtype(p: Tensor) -> np.dtype[Any]:
 def torch_mask(mask: np.ndarray, node_shape: tuple[int, ...], rate: float, dtype: torch.dtype,
                device: torch.device) -> Tensor:
     """A dropout mask (see :meth:`TorchTrainer.step`) → the multiplier tensor, broadcastable
-    to the node's (N, C, *S) output.
+    to the node's (N, C, *S) output (:func:`archdsl.training.mask_multiplier`).
 
-    >>> torch_mask(np.array([[True, False]]), (2, 3), 0.5, torch.float64, torch.device("cpu"))
+    >>> torch_mask(np.array([[2.0, 0.0]]), (2, 3), 0.5, torch.float64, torch.device("cpu"))
     tensor([[[2.],
              [0.]]], dtype=torch.float64)
     """
-    arr = np.asarray(mask)
-    mult = arr.astype(np.float64) * (1.0 / (1.0 - rate)) if arr.dtype == np.bool_ else arr
-    if mult.ndim == 2 and len(node_shape) > 1:
-        mult = mult.reshape(*mult.shape, *([1] * (len(node_shape) - 1)))
-    elif tuple(mult.shape[1:]) != tuple(node_shape):
-        raise BackendError(f"dropout mask of shape {list(arr.shape)} fits neither (N, "
-                           f"{', '.join(map(str, node_shape))}) nor (N, {node_shape[0]})")
+    mult = mask_multiplier(mask, node_shape, rate)
     return torch.as_tensor(np.ascontiguousarray(mult), device=device).to(dtype)
 
 
@@ -468,5 +431,8 @@ def make_trainer(model: nn.Module, graph: Graph, config: TrainConfig, *,
                         native=resolve_native(config, native))
 
 
-__all__ = ["CONVENTIONS", "StepResult", "TorchTrainer", "build_options", "dropout_masks",
-           "make_optimizer", "make_trainer", "resolve_native", "slot_names", "torch_mask"]
+if TYPE_CHECKING:
+    _: type[Trainer] = TorchTrainer  # the lock-step loop's protocol
+
+__all__ = ["CONVENTIONS", "StepResult", "TorchTrainer", "build_options", "make_optimizer",
+           "make_trainer", "resolve_native", "slot_names", "torch_mask"]

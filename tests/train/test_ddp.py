@@ -25,6 +25,7 @@ from archdsl.backends.torch import train as tt  # noqa: E402
 from archdsl.errors import BackendError  # noqa: E402
 from archdsl.init import init_weights  # noqa: E402
 from archdsl.trainconfig import TrainConfig  # noqa: E402
+from archdsl.training import dropout_masks, dropout_nodes  # noqa: E402
 
 SPEC = """archdsl: 1
 name: small
@@ -60,7 +61,7 @@ def single_process(spec_path: Path, config: TrainConfig, batches: list[tuple[np.
     for i, (x, y) in enumerate(batches):
         masks = None
         if config.dropout == "matched":
-            masks = tt.dropout_masks(g, len(x), np.random.default_rng([config.seed, i]))
+            masks = dropout_masks(dropout_nodes(g), len(x), seed=config.seed, epoch=0, index=i, dtype=config.dtype)
         losses.append(trainer.step(x, y, masks).loss)
     return np.array(losses), tb.get_weights(model, g)
 

@@ -1,4 +1,5 @@
-"""Training-step parity: the torch and Keras trainers follow one trajectory (parity.md §3).
+"""Training-step parity: the torch and Keras trainers follow one trajectory (docs/conventions.md,
+"Training").
 
 A small conv net (3×16×16: conv3×3(16, same) [→BN] → ReLU → conv3×3(32, stride 2, same) → ReLU
 → max_pool 2 → flatten → dense 10; no conv bias before BN) is trained side by side on 50
@@ -32,6 +33,7 @@ from archdsl.backends.torch import train as tt  # noqa: E402
 from archdsl.errors import BackendError  # noqa: E402
 from archdsl.init import init_weights  # noqa: E402
 from archdsl.trainconfig import TrainConfig  # noqa: E402
+from archdsl.training import Trainer, dropout_masks, dropout_nodes  # noqa: E402
 
 STEPS = 50
 SGD = {"name": "sgd", "lr": 2**-5, "momentum": 0.875}
@@ -224,14 +226,20 @@ def test_label_smoothing_agrees(nets: dict[str, Net], data: Any) -> None:
     assert losses[0] != unsmoothed[0]  # smoothing changes the loss itself
 
 
+def step_masks(net: Net, steps: int, seed: int) -> list[dict[str, np.ndarray]]:
+    """The canonical masks of ``steps`` steps (archdsl.training.dropout_masks), float64."""
+    nodes = dropout_nodes(net.graph)
+    return [dropout_masks(nodes, 32, seed=seed, epoch=0, index=i, dtype="float64") for i in range(steps)]
+
+
 def test_matched_dropout_masks(nets: dict[str, Net], data: Any) -> None:
-    """Spatial (N, C) and element (N, F) masks, boolean and pre-scaled float, on both sides."""
+    """Spatial (N, C) and element (N, F) masks, pre-scaled float and boolean, on both sides."""
     net = nets["drop"]
-    rng = np.random.default_rng(1)
-    masks = [tt.dropout_masks(net.graph, 32, rng) for _ in range(STEPS)]
+    masks = step_masks(net, STEPS, seed=1)
     assert masks[0]["sdrop"].shape == (32, 32) and masks[0]["drop"].shape == (32, 512)
-    for m in masks[::2]:  # every other step: float multipliers, already scaled
-        m["drop"] = m["drop"] * 2.0
+    assert set(np.unique(masks[0]["drop"]).tolist()) == {0.0, 2.0}
+    for m in masks[::2]:  # every other step: boolean keep-masks, scaled by the trainers
+        m["drop"] = m["drop"] > 0
     cfg = config(ADAM, dropout="matched")
     r, t, k, losses = pair(net, cfg, data, steps=20, masks=masks)
     assert r <= 1e-12, r
@@ -292,8 +300,7 @@ def test_each_convention_is_an_ablation(nets: dict[str, Net], data: Any, convent
     """Flipping one convention alone moves Keras off torch's trajectory (training loss or the
     eval-mode loss after 10 steps, which sees the running statistics)."""
     net = nets["drop"]
-    rng = np.random.default_rng(2)
-    masks = [tt.dropout_masks(net.graph, 32, rng) for _ in range(10)]
+    masks = step_masks(net, 10, seed=2)
     cfg = config(ADAM, dropout="matched")
     r, t, k, _ = pair(net, cfg, data, frozenset({convention}), steps=10, masks=masks)
     x, y = data
@@ -307,3 +314,43 @@ def test_config_mismatch_errors(nets: dict[str, Net]) -> None:
         tt.make_trainer(tb.build(net.graph), net.graph, TrainConfig(), native=frozenset({"bn"}))
     with pytest.raises(BackendError, match="computes in"):
         kt.make_trainer(kb.build(net.graph, dtype="float32"), net.graph, TrainConfig(dtype="float64"))
+
+
+def test_trainers_satisfy_the_loop_protocol(nets: dict[str, Net]) -> None:
+    t, k = trainers(nets["plain"], config(SGD))
+    assert isinstance(t, Trainer) and isinstance(k, Trainer)
+    # one mask generator, archdsl.training.dropout_masks, for every trainer
+    assert not hasattr(tt, "dropout_masks") and not hasattr(kt, "dropout_masks")
+
+
+STOCHASTIC_DEPTH = """archdsl: 1
+name: sd
+input: [3, 8, 8]
+body:
+  - conv2d: {filters: 4, kernel: 3, padding: same, id: c1}
+  - relu: {id: r1}
+  - conv2d: {filters: 4, kernel: 3, padding: same, id: c2}
+  - stochastic_depth: {rate: 0.5, id: sd}
+  - add: {from: [sd, r1]}
+  - flatten: {}
+  - dropout: {rate: 0.25, id: drop}
+  - dense: {units: 10, id: logits}
+"""
+
+
+def test_stochastic_depth_takes_the_same_per_sample_masks() -> None:
+    """Every ``Layer.stochastic`` kind gets masks, stochastic depth's one per sample."""
+    g = archdsl.loads(STOCHASTIC_DEPTH, "sd.yaml")
+    nodes = dropout_nodes(g)
+    assert [(n.node, n.kind) for n in nodes] == [("sd", "sample"), ("drop", "element")]
+    cfg = config(SGD, dropout="matched")
+    w = init_weights(g, None, 0)
+    t = tt.make_trainer(tb.build(g, weights=w, **tt.build_options(cfg)), g, cfg)
+    k = kt.make_trainer(kb.build(g, weights=w, **kt.build_options(cfg)), g, cfg)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(5, 16, 3, 8, 8)), rng.integers(0, 10, size=(5, 16))
+    for i in range(5):
+        masks = dropout_masks(nodes, 16, seed=0, epoch=0, index=i, dtype="float64")
+        assert masks["sd"].shape == (16,)
+        lt, lk = t.step(x[i], y[i], masks).loss, k.step(x[i], y[i], masks).loss
+        assert abs(lt - lk) <= 1e-12 * lt, (i, lt, lk)

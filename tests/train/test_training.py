@@ -23,18 +23,29 @@ import pytest
 import archdsl
 import archdsl.commands.train  # registers train and ablate (until cli lists the module)
 from archdsl.cli import main
+from archdsl.errors import BackendError
 from archdsl.metrics import CSV_COLUMNS, StepLog, strip_timings
 from archdsl.trainconfig import TrainConfig
 from archdsl.training import (
     CheckpointError,
+    DropoutNode,
+    EpochEnd,
     Framework,
+    Lockstep,
+    LoopHooks,
+    StepEvent,
+    Trainer,
     TrainingDivergedError,
     TrainingError,
     dropout_masks,
     dropout_nodes,
     load_checkpoint,
+    mask_multiplier,
+    prepare_data,
     register_framework,
     run_training,
+    start_session,
+    stochastic_types,
     train_crosscheck,
 )
 
@@ -82,7 +93,7 @@ class FakeModel:
         h = x.reshape(x.shape[0], -1).astype(np.float64)
         tape: list[Any] = []
         for node_id, node in self.graph.layers():
-            kind = node["type"]
+            kind = node.type
             if kind == "dense":
                 tape.append(("dense", node_id, h))
                 h = h @ self.w[node_id]["kernel"].T + self.w[node_id]["bias"]
@@ -322,6 +333,67 @@ def test_spatial_dropout_mask_shape() -> None:
     assert m.shape == (5, 8) and m.dtype == np.float64
 
 
+def test_stochastic_nodes_come_from_the_layer_traits() -> None:
+    """Which nodes get masks, and of which kind, is the registry's ``Layer.stochastic``."""
+    import archdsl.trainconfig
+    from archdsl.layers import REGISTRY
+
+    kinds = stochastic_types()
+    assert kinds == {k: layer.stochastic for k, layer in REGISTRY.items() if layer.stochastic}
+    assert kinds["dropout"] == "element" and kinds["spatial_dropout"] == "channel"
+    (node,) = dropout_nodes(archdsl.loads(DIGITS_CNN, "cnn.yaml"))
+    assert (node.kind, node.shape, node.mask_shape(5)) == ("channel", (8, 4, 4), (5, 8))
+    (node,) = dropout_nodes(mlp_graph())
+    assert (node.node, node.kind, node.rate, node.mask_shape(2)) == ("drop", "element", 0.25, (2, 16))
+    assert not hasattr(archdsl.trainconfig, "DROPOUT_TYPES")
+
+
+def test_mask_multiplier_broadcasts_every_form() -> None:
+    m = dropout_masks([DropoutNode("d", 0.5, "channel", (3, 4, 4))], 2, seed=0, epoch=0, index=0)["d"]
+    assert mask_multiplier(m, (3, 4, 4), 0.5).shape == (2, 3, 1, 1)
+    assert mask_multiplier(np.ones((2, 3, 4, 4)), (3, 4, 4), 0.5).shape == (2, 3, 4, 4)
+    assert mask_multiplier(np.ones(2), (3, 4, 4), 0.5).shape == (2, 1, 1, 1)  # per sample
+    np.testing.assert_array_equal(mask_multiplier(np.array([[True, False]]), (2,), 0.5), [[2.0, 0.0]])
+    with pytest.raises(BackendError, match="fits neither"):
+        mask_multiplier(np.ones((2, 5)), (3, 4, 4), 0.5)
+
+
+def test_trainers_satisfy_the_protocol() -> None:
+    g = mlp_graph()
+    fw = fake_frameworks()[0]
+    trainer = fw.trainer(fw.build(g, {"hidden": {}, "logits": {}}, TrainConfig(), frozenset()), g, TrainConfig(), frozenset(), "cpu")
+    assert isinstance(trainer, Trainer)
+    assert not isinstance(object(), Trainer)
+
+
+def test_lockstep_loop_calls_its_hooks_across_epochs() -> None:
+    g = mlp_graph()
+    cfg = g.spec.train
+    data = prepare_data(g, cfg)
+    session = start_session(g, cfg, fake_frameworks(), frozenset())
+    calls: list[tuple[Any, ...]] = []
+
+    class Spy(LoopHooks):
+        def on_epoch_start(self, epoch: int, lr: float) -> None:
+            calls.append(("start", epoch))
+
+        def on_step(self, event: StepEvent) -> None:
+            calls.append(("step", event.epoch, event.index, event.step, sorted(event.results)))
+
+        def on_epoch_end(self, end: EpochEnd) -> None:
+            calls.append(("end", end.epoch, end.batches, end.step, end.partial))
+
+    per_epoch = len(data.train)
+    done = Lockstep.for_config(session.trainers, g, cfg).run(data.train, cfg, limit=per_epoch + 2, hooks=Spy())
+    assert done == per_epoch + 2
+    assert calls[0] == ("start", 0) and calls[1] == ("step", 0, 0, 1, ["keras", "torch"])
+    assert calls[per_epoch + 1] == ("end", 0, per_epoch, per_epoch, False)
+    assert calls[per_epoch + 2:] == [("start", 1), ("step", 1, 0, per_epoch + 1, ["keras", "torch"]),
+                                     ("step", 1, 1, per_epoch + 2, ["keras", "torch"]), ("end", 1, 2, per_epoch + 2, True)]
+    resumed = Lockstep.for_config(session.trainers, g, cfg).run(data.train, cfg, limit=3, start=(1, 1, 1), hooks=Spy())
+    assert resumed == 3 and calls[-3][1:3] == (1, 1)  # continues at epoch 1, batch 1
+
+
 def test_nan_stops_with_one_line_naming_framework_step_epoch(tmp_path: Path) -> None:
     cfg = TrainConfig.model_validate({"dataset": "digits", "batch_size": 128, "optimizer": {"name": "sgd", "lr": 1e200}})
     with pytest.raises(TrainingDivergedError) as info:
@@ -443,8 +515,9 @@ def test_crosscheck_choice_nodes_are_the_max_pools() -> None:
     assert choice_nodes(mlp_graph()) == ()
     from archdsl.layers import REGISTRY
 
-    assert sorted(k for k, layer in REGISTRY.items() if layer.selects) == [
-        "global_max_pool", "max_pool1d", "max_pool2d", "max_pool3d"]
+    selecting = {k for k, layer in REGISTRY.items() if layer.selects}
+    assert {"global_max_pool", "max_pool1d", "max_pool2d", "max_pool3d"} <= selecting
+    assert all("max" in k for k in selecting), selecting  # max pooling of every kind, only
     g = archdsl.loads("archdsl: 1\nname: g\ninput: [2, 6, 6]\nbody:\n  - global_max_pool: {}\n", "g.yaml")
     assert choice_nodes(g) == ("global_max_pool_1",)
 

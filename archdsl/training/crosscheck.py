@@ -1,0 +1,260 @@
+"""``archdsl crosscheck --train-steps N``: :func:`train_crosscheck` and its report.
+
+N lock-step steps of two frameworks (:func:`~archdsl.training.lockstep_run`), then the
+per-step loss differences, each node's parameter drift, the eval-mode logit difference and the
+first node whose gradients diverge, as JSON (:meth:`TrainCheckReport.as_json`) and as
+``report.md`` with curves.
+
+Example (needs both frameworks)::
+
+    >>> import archdsl
+    >>> r = train_crosscheck(archdsl.load("digits_cnn.yaml"), 50)  # doctest: +SKIP
+    >>> {"train": r.as_json()}["train"]["max_rel_loss_diff"] < 1e-4  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from archdsl.fsutil import atomic_write_text
+from archdsl.metrics import finite_or_none
+from archdsl.trainconfig import TrainConfig
+from archdsl.training.compare import LockstepRun, lockstep_run
+from archdsl.training.config import resolve_config
+from archdsl.training.data import prepare_data
+from archdsl.training.frameworks import Framework, load_framework, native_set
+
+if TYPE_CHECKING:
+    from archdsl.graph import Graph
+
+#: Loss tolerance of :func:`train_crosscheck` (max relative per-step loss difference); float32
+#: with BatchNorm and Adam drifts to ~1e-4 in 50 steps (docs/conventions.md, "Training").
+LOSS_TOLERANCE = {"float32": 1e-3, "float64": 1e-9}
+#: A float32 relative loss difference above this means the runs have parted (matched
+#: arithmetic without such layers stays near 1e-5: bench/divergence.py).
+PARTED = 1e-4
+
+
+@dataclass
+class TrainCheckReport:
+    """The outcome of :func:`train_crosscheck`; :meth:`as_json` is the ``train`` JSON object."""
+
+    spec: str
+    dataset: str
+    steps: int
+    dtype: str
+    run: LockstepRun
+    loss_tolerance: float
+    files: dict[str, str] = field(default_factory=dict)
+    #: nodes that choose one element per window (max pooling): where float32 round-off can
+    #: become a different gradient route (:meth:`notes`)
+    choice_nodes: tuple[str, ...] = ()
+
+    def notes(self) -> list[str]:
+        """What the numbers mean, where a reading needs it: float32 runs that part in a graph
+        with max pooling (measured on the chapter's CNN: bench/divergence.py)."""
+        out = []
+        if self.dtype == "float32" and self.choice_nodes and self.max_rel_loss_diff > PARTED:
+            shown = ", ".join(self.choice_nodes[:3]) + (", ..." if len(self.choice_nodes) > 3
+                                                         else "")
+            out.append(
+                f"the float32 runs part (relative loss difference up to "
+                f"{self.max_rel_loss_diff:.1e}); this graph has max pooling ({shown}), which "
+                "sends each window's gradient to its largest element, and where two elements "
+                "differ by less than round-off each framework may pick another one. Check the "
+                "arithmetic itself with --dtype float64"
+            )
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """The runs agree: every step's relative loss difference within ``loss_tolerance``
+        and, at step 1 (identical weights), every node's gradients within the gradient
+        tolerance. Later gradient divergence is reported, not failed: float32 trajectories
+        drift apart slowly by round-off."""
+        grads = self.run.grad_rel_diff_first_step.values()
+        return self.max_rel_loss_diff <= self.loss_tolerance and all(
+            g <= self.run.grad_tolerance for g in grads
+        )
+
+    @property
+    def per_step(self) -> list[dict[str, Any]]:
+        """``{"step", <framework>: loss, ..., "abs_diff", "rel_diff"}`` per step."""
+        a, b = self.run.frameworks
+        rows = []
+        for i, (la, lb) in enumerate(zip(self.run.losses[a], self.run.losses[b])):
+            d = abs(la - lb)
+            rows.append({"step": i + 1, a: la, b: lb, "abs_diff": d,
+                         "rel_diff": d / abs(la) if la else (0.0 if d == 0 else math.inf)})
+        return rows
+
+    @property
+    def max_abs_loss_diff(self) -> float:
+        return max((r["abs_diff"] for r in self.per_step), default=0.0)
+
+    @property
+    def max_rel_loss_diff(self) -> float:
+        return max((r["rel_diff"] for r in self.per_step), default=0.0)
+
+    @property
+    def max_param_rel_diff(self) -> float:
+        return max(self.run.param_rel_diff.values(), default=0.0)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``train`` object that ``archdsl crosscheck --train-steps N --json`` prints."""
+        r = self.run
+        return {
+            "ok": self.ok,
+            "spec": self.spec,
+            "dataset": self.dataset,
+            "steps": self.steps,
+            "dtype": self.dtype,
+            "loss_tolerance": self.loss_tolerance,
+            "frameworks": list(r.frameworks),
+            "native": list(r.native),
+            "max_rel_loss_diff": self.max_rel_loss_diff,
+            "max_abs_loss_diff": self.max_abs_loss_diff,
+            "max_param_rel_diff": self.max_param_rel_diff,
+            "param_rel_diff": r.param_rel_diff,
+            "first_divergent_grad_node": r.first_divergent_grad_node,
+            "first_divergent_grad_step": r.first_divergent_grad_step,
+            "grad_tolerance": r.grad_tolerance,
+            "grad_rel_diff_first_step": {
+                k: finite_or_none(v) for k, v in r.grad_rel_diff_first_step.items()
+            },
+            "eval_logit_max_abs_diff": r.eval_logit_max_abs_diff,
+            "eval_acc": r.eval_acc,
+            "wall_s": r.wall_s,
+            "per_step": self.per_step,
+            "files": self.files,
+            "notes": self.notes(),
+        }
+
+    def markdown(self) -> str:
+        """``report.md``: the summary, the per-node drift table and the curves."""
+        r = self.run
+        a, b = r.frameworks
+        lines = [
+            f"# Training cross-check: {self.spec}",
+            "",
+            f"{self.steps} steps on `{self.dataset}` ({self.dtype}), identical batches, "
+            "dropout masks and initial weights in both frameworks; native conventions: "
+            f"{', '.join(r.native) or 'none (all matched)'}.",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| verdict | {'agree' if self.ok else 'DISAGREE'} |",
+            f"| max relative loss difference (tolerance {self.loss_tolerance:g}) | "
+            f"{self.max_rel_loss_diff:.3g} |",
+            f"| max absolute loss difference | {self.max_abs_loss_diff:.3g} |",
+            f"| max parameter drift (max abs Δ / max abs w, worst node) | "
+            f"{self.max_param_rel_diff:.3g} |",
+            f"| eval-mode logits, max abs difference | {r.eval_logit_max_abs_diff:.3g} |",
+            f"| eval accuracy {a} / {b} | {r.eval_acc[a]:.4f} / {r.eval_acc[b]:.4f} |",
+            f"| first node with gradients beyond {r.grad_tolerance:g} | "
+            + (f"`{r.first_divergent_grad_node}` (step {r.first_divergent_grad_step})"
+               if r.first_divergent_grad_node else "none")
+            + " |",
+            f"| final loss {a} / {b} | {r.losses[a][-1]:.6g} / {r.losses[b][-1]:.6g} |",
+            "",
+            *[f"Note: {note}.\n" for note in self.notes()],
+            "## Per node",
+            "",
+            "| node | parameter drift | gradient difference at step 1 |",
+            "|---|---|---|",
+        ]
+        for node in dict.fromkeys([*r.param_rel_diff, *r.grad_rel_diff_first_step]):
+            p = r.param_rel_diff.get(node)
+            g = r.grad_rel_diff_first_step.get(node)
+            lines.append(f"| `{node}` | {'' if p is None else f'{p:.3g}'} | "
+                         f"{'' if g is None else f'{g:.3g}'} |")
+        if self.files:
+            lines += ["", "## Curves", ""]
+            for key in ("curves", "loss_diff"):
+                if key in self.files:
+                    lines.append(f"![{key}]({Path(self.files[key]).name})")
+        return "\n".join(lines) + "\n"
+
+
+def choice_nodes(graph: Graph) -> tuple[str, ...]:
+    """The nodes whose layer type picks one element per window (``Layer.selects``: max
+    pooling), in topological order.
+
+    >>> import archdsl
+    >>> choice_nodes(archdsl.load("specs/cifar10_cnn.yaml"))
+    ('block1.pool', 'block2.pool', 'block3.pool')
+    """
+    return tuple(node.id for node in graph.walk() if node.layer.selects)
+
+
+def train_crosscheck(
+    graph: Graph,
+    steps: int,
+    config: TrainConfig | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    device: str = "cpu",
+    native: Sequence[str] | None = None,
+    grad_tolerance: float | None = None,
+    loss_tolerance: float | None = None,
+    backends: Sequence[str | Framework] = ("torch", "keras"),
+    eval_samples: int = 256,
+) -> TrainCheckReport:
+    """Train both frameworks ``steps`` steps on identical batches and compare them.
+
+    Returns per-step loss differences, every node's parameter drift (max |Δw| / max |w|), the
+    eval-mode logit difference, and the first node (topological order) whose gradients differ
+    by more than ``grad_tolerance`` (default :data:`~archdsl.training.GRAD_TOLERANCE`) relative
+    to the node's largest gradient, with the step where that happened. ``report.ok`` also needs
+    every relative loss difference within ``loss_tolerance`` (default :data:`LOSS_TOLERANCE`).
+    ``config`` defaults to the spec's ``train:`` section. With ``out_dir`` it writes
+    ``report.md``, ``curves.png`` and ``loss_diff.png`` there.
+    """
+    config = resolve_config(graph, config)
+    fws = [load_framework(b) for b in backends]
+    nat = native_set(config, fws, native)
+    data = prepare_data(graph, config, data_dir)
+    run = lockstep_run(graph, config, data, fws, steps, native=nat, device=device,
+                       gradients=True, grad_tolerance=grad_tolerance, eval_samples=eval_samples)
+    loss_tol = LOSS_TOLERANCE[config.dtype] if loss_tolerance is None else loss_tolerance
+    report = TrainCheckReport(graph.name, data.dataset.name, steps, config.dtype, run, loss_tol,
+                              choice_nodes=choice_nodes(graph))
+    if out_dir is not None:
+        write_crosscheck(report, Path(out_dir))
+    return report
+
+
+def write_crosscheck(report: TrainCheckReport, out: Path) -> None:
+    """Write ``report.md``, ``curves.png`` and ``loss_diff.png`` to ``out``; sets
+    ``report.files``."""
+    from archdsl.plots import plot_curves, plot_differences
+
+    run = report.run
+    steps = np.arange(1, report.steps + 1)
+    series = {n: (steps, np.asarray(run.losses[n]), np.asarray(run.accuracies[n]))
+              for n in run.frameworks}
+    report.files = {"report": str(out / "report.md"), "curves": str(out / "curves.png"),
+                    "loss_diff": str(out / "loss_diff.png")}
+    plot_curves(out / "curves.png", series, title=f"{report.spec}: training loss, lock-step")
+    rows = report.per_step
+    plot_differences(out / "loss_diff.png", steps, np.asarray([r["abs_diff"] for r in rows]),
+                     np.asarray([r["rel_diff"] for r in rows]), title=f"{report.spec}")
+    atomic_write_text(out / "report.md", report.markdown())
+
+
+__all__ = [
+    "LOSS_TOLERANCE",
+    "PARTED",
+    "TrainCheckReport",
+    "choice_nodes",
+    "train_crosscheck",
+    "write_crosscheck",
+]
