@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from archdsl.errors import ArchdslError
+from archdsl.verdict import verdict, verdict_line
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -46,8 +47,7 @@ def run(out: Path, console: Console) -> int:
     console.print(Rule("verdict"))
     ok = forward_ok and train_ok
     console.print(
-        "PyTorch and Keras "
-        + ("agree: forward and training match." if ok else "DISAGREE: see the report.")
+        verdict_line(ok, "PyTorch and Keras: forward and training" if ok else "see the report")
     )
     console.print(
         f"diagram: {diagram}\ncurves:  {out / 'digits' / 'curves.png'}\n"
@@ -89,7 +89,7 @@ def crosscheck(cifar: Graph, console: Console) -> bool:
         )
     console.print(
         f"forward max abs diff {fwd.max_abs_diff:.2e} over {len(fwd.per_node)} nodes "
-        f"(tolerance {fwd.tolerance:.0e}): {'agree' if fwd.ok else 'MISMATCH'}"
+        f"(tolerance {fwd.tolerance:.0e}): {verdict(bool(fwd.ok))}"
     )
     return bool(fwd.ok)
 

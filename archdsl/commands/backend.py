@@ -6,6 +6,7 @@ import argparse
 import json
 
 from archdsl.cli import add_data_args, add_spec_args, command, data_changes, load_graph
+from archdsl.verdict import verdict, verdict_line
 
 
 def _build_configure(p: argparse.ArgumentParser) -> None:
@@ -126,6 +127,7 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
         train = train_crosscheck(g, ns.train_steps, config, data_dir=ns.data_dir, out_dir=ns.out)
         result["train"] = train.as_json()
         ok = ok and train.ok
+    result["verdict"] = verdict(ok)
     if ns.json:
         print(json.dumps(result, indent=2))
     else:
@@ -139,8 +141,8 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
             )
             for note in t["notes"]:
                 print(f"note: {note}")
-        agree = "the two frameworks agree" + (" with the reference" if report.reference else "")
-        print("verdict: " + (agree if ok else "MISMATCH"))
+        agree = "PyTorch and Keras" + (" and the reference" if report.reference else "")
+        print(verdict_line(ok, agree if ok else "see the differences above"))
     return 0 if ok else 1
 
 

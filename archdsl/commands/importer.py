@@ -306,8 +306,8 @@ def verify(graph: Any, kind: str, reference: Any, weights: Any, seed: int = 0,
     scale = float(np.abs(theirs).max())
     ok = diff <= tolerance * max(1.0, scale)
     message = (f"max abs output diff {diff:.2e} (outputs up to {scale:.3g}, tolerance "
-               f"{tolerance:.0e}·max(1, |output|)): " + ("the spec computes the reference"
-                                                        if ok else "MISMATCH"))
+               f"{tolerance:.0e}·max(1, |output|)): " + (
+        "agree, the spec computes the reference" if ok else "disagree"))
     return {"ok": ok, "max_abs_diff": diff, "max_abs_output": scale, "message": message}
 
 

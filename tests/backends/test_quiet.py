@@ -46,5 +46,5 @@ def test_cli_crosscheck_stderr_has_no_tensorflow_banners():
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.rstrip().endswith("verdict: the two frameworks agree"), run.stdout
+    assert run.stdout.rstrip().endswith("verdict: agree (PyTorch and Keras and the reference)"), run.stdout
     assert run.stderr == "", run.stderr
