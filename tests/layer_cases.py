@@ -239,6 +239,162 @@ CASES: list[Case] = [
     _one("identity", (3, 4, 4), "identity: {}"),
     _one("zero_padding_asym", (3, 4, 5), "zero_padding: {padding: [[1, 0], [2, 1]]}"),
     _one("scale", (3, 4, 4), "scale: {factor: 0.17}"),
+    # --- layer / group normalization, layer scale, stochastic depth (issue 12)
+    _one("ln_tokens_last", (5, 6), "layer_norm: {}"),
+    _one("ln_tokens_eps", (4, 8), "layer_norm: {eps: 1.0e-3}"),
+    _one("ln_map_channels", (4, 3, 5), "layer_norm: {axis: channels, eps: 1.0e-6}"),
+    _one("ln_map_last_axis", (3, 4, 5), "layer_norm: {axis: last}"),
+    _one("ln_flat_channels", (6,), "layer_norm: {axis: channels}"),
+    _one("gn_groups1", (4, 3, 3), "group_norm: {groups: 1}"),
+    _one("gn_groups2_eps", (4, 3, 5), "group_norm: {groups: 2, eps: 1.0e-3}"),
+    _one("gn_groups_c_1d", (4, 5), "group_norm: {groups: 4}"),
+    _one("layer_scale_channels", (4, 3, 3), "layer_scale: {init: 0.5}"),
+    _one("layer_scale_tokens", (5, 6), "layer_scale: {axis: last, init: 0.1}"),
+    _one("stochastic_depth_eval", (3, 4, 4), "stochastic_depth: {rate: 0.2}"),
+    Case("convnext_block_sd", (4, 5, 5),
+         "  - depthwise_conv2d: {kernel: 3, padding: same}\n"
+         "  - layer_norm: {axis: channels, eps: 1.0e-6}\n"
+         "  - conv2d: {filters: 8, kernel: 1}\n  - gelu: {}\n"
+         "  - conv2d: {filters: 4, kernel: 1}\n"
+         "  - layer_scale: {init: 0.25}\n  - stochastic_depth: {rate: 0.1, id: branch}\n"
+         "  - add: {from: [input, branch]}\n"),
+    # --- parameters (class token, position embedding, fixed constants)
+    Case("param_cls_token_zeros", (5, 6),
+         "  - parameter: {shape: [1, 6], id: cls}\n  - concat: {from: [cls, input], axis: 0}\n"),
+    Case("param_pos_embed_normal", (5, 6),
+         "  - parameter: {shape: [5, 6], init: normal, std: 0.02, id: pos}\n"
+         "  - add: {from: [input, pos]}\n"),
+    _one("param_trunc_normal", (3, 4, 4), "parameter: {shape: [2, 3], init: trunc_normal}"),
+    _one("param_ones", (2, 3), "parameter: {shape: [4], init: ones}"),
+    _one("param_fixed_window_mask", (3, 4, 4),
+         "parameter: {shape: [4, 4, 4], fixed: 'shifted_window_mask(4, 4, 2, 1)'}"),
+    # --- multi-head self-attention on tokens (L, D)
+    _one("mha_heads1", (5, 6), "multi_head_attention: {heads: 1}"),
+    _one("mha_heads3", (5, 6), "multi_head_attention: {heads: 3}"),
+    _one("mha_heads3_nobias", (4, 6), "multi_head_attention: {heads: 3, bias: false}"),
+    Case("vit_block_prenorm", (5, 6),
+         "  - layer_norm: {eps: 1.0e-6}\n  - multi_head_attention: {heads: 2, id: att}\n"
+         "  - add: {from: [input, att], id: res}\n  - layer_norm: {eps: 1.0e-6}\n"
+         "  - gelu: {}\n  - layer_scale: {axis: last, init: 0.5, id: mlp}\n"
+         "  - add: {from: [res, mlp]}\n"),
+    # --- tensor ops on feature maps and tokens: reshape, permute, slice, pad, roll, take, mean,
+    # matmul; softmax and concat on any axis (issue 12)
+    Case("vit_patch_tokens_chain", (3, 12, 8),
+         "  - conv2d: {filters: 5, kernel: 4, stride: 4}\n"
+         "  - reshape: {shape: [5, -1]}\n  - permute: {dims: [1, 0], id: tokens}\n"
+         "  - dense: {units: 4}\n  - scale: {factor: 0.5, id: q}\n"
+         "  - dense: {units: 4, from: tokens, id: k}\n"
+         "  - matmul: {from: [q, k], transpose_b: true}\n  - softmax: {axis: -1, id: attn}\n"
+         "  - matmul: {from: [attn, tokens]}\n  - mean: {axes: 0}\n"),
+    Case("swin_window_chain", (3, 8, 12),
+         "  - conv2d: {filters: 4, kernel: 2, stride: 2}\n"
+         "  - permute: {dims: [1, 2, 0], id: hwc}\n"
+         "  - roll: {shifts: [-1, -1], axes: [0, 1]}\n"
+         "  - reshape: {shape: [2, 2, 3, 2, 4]}\n  - permute: {dims: [0, 2, 1, 3, 4]}\n"
+         "  - reshape: {shape: [6, 4, 4], id: windows}\n  - scale: {factor: 0.5, id: q}\n"
+         "  - matmul: {from: [q, windows], transpose_b: true, id: scores}\n"
+         "  - mean: {from: hwc, axes: [0, 1]}\n  - dense: {units: 9}\n"
+         "  - reshape: {shape: [9, 1]}\n"
+         "  - take: {axis: 0, index: 'relative_position_index(2)'}\n"
+         "  - permute: {dims: [1, 0]}\n  - reshape: {shape: [1, 4, 4], id: bias}\n"
+         "  - add: {from: [scores, bias]}\n  - softmax: {axis: -1, id: attn}\n"
+         "  - matmul: {from: [attn, windows]}\n"
+         "  - reshape: {shape: [2, 3, 2, 2, 4]}\n  - permute: {dims: [0, 2, 1, 3, 4]}\n"
+         "  - reshape: {shape: [4, 6, 4]}\n  - roll: {shifts: [1, 1], axes: [0, 1]}\n"
+         "  - permute: {dims: [2, 0, 1]}\n  - conv2d: {filters: 3, kernel: 1}\n"),
+    _one("reshape_flat_to_map", (12,), "reshape: {shape: [3, 2, 2]}"),
+    Case("reshape_map_conv", (12,), "  - reshape: {shape: [3, 2, 2]}\n"
+         "  - conv2d: {filters: 2, kernel: 2}\n"),
+    Case("permute_hw_conv", (3, 4, 6), "  - permute: {dims: [0, 2, 1]}\n"
+         "  - conv2d: {filters: 2, kernel: [1, 3]}\n"),
+    _one("slice_channels_step", (6, 4, 5), "slice: {axis: 0, start: 1, stop: 6, step: 2}"),
+    _one("slice_width_negative", (3, 6, 5), "slice: {axis: -1, start: -4, stop: -1}"),
+    Case("slice_tokens_drop_first", (3, 4, 6),
+         "  - reshape: {shape: [3, 24]}\n  - permute: {dims: [1, 0]}\n"
+         "  - slice: {axis: 0, start: 1}\n"),
+    _one("pad_map_value", (3, 4, 5), "pad: {pads: [[0, 1], [2, 0], [1, 1]], value: -1.5}"),
+    _one("pad_rank2", (4, 6), "pad: {pads: [[1, 0], [0, 2]]}"),
+    Case("pad_map_conv", (2, 5, 4), "  - pad: {pads: [[0, 0], [1, 0], [0, 2]]}\n"
+         "  - conv2d: {filters: 2, kernel: 3}\n"),
+    _one("roll_spatial", (3, 5, 6), "roll: {shifts: [2, -1], axes: [1, -1]}"),
+    _one("roll_channels", (4, 3, 3), "roll: {shifts: 1, axes: 0}"),
+    _one("take_channels_list", (4, 3, 5), "take: {axis: 0, index: [3, 0, 0, 2]}"),
+    _one("take_width_negative", (2, 3, 5), "take: {axis: -1, index: [4, 1]}"),
+    Case("take_tokens_rel_index", (2, 9),
+         "  - permute: {dims: [1, 0]}\n"
+         "  - take: {axis: 0, index: 'relative_position_index(2)'}\n"),
+    Case("mean_spatial_keep_gate", (4, 5, 6),
+         "  - mean: {axes: [1, 2], keepdims: true, id: m}\n  - multiply: {from: [input, m]}\n"),
+    _one("mean_channels", (4, 5, 6), "mean: {axes: 0}"),
+    Case("mean_tokens_negative", (4, 5, 6),
+         "  - reshape: {shape: [4, 30]}\n  - permute: {dims: [1, 0]}\n"
+         "  - mean: {axes: -2}\n"),
+    Case("matmul_map_transpose_a", (3, 4, 5),
+         "  - matmul: {from: [input, input], transpose_a: true}\n"),
+    Case("softmax_tokens_axis0", (3, 4, 5),
+         "  - reshape: {shape: [3, 20]}\n  - permute: {dims: [1, 0]}\n"
+         "  - softmax: {axis: 0}\n"),
+    Case("softmax_tokens_neg2", (3, 4, 5),
+         "  - reshape: {shape: [12, 5]}\n  - softmax: {axis: -2}\n"),
+    _one("softmax_map_axis1", (3, 4, 5), "softmax: {axis: 1}"),
+    Case("concat_tokens_cls", (3, 2, 2),
+         "  - reshape: {shape: [3, 4]}\n  - permute: {dims: [1, 0], id: tokens}\n"
+         "  - slice: {axis: 0, stop: 1, id: first}\n"
+         "  - concat: {from: [first, tokens], axis: 0}\n"),
+    Case("concat_tokens_last", (3, 2, 2),
+         "  - reshape: {shape: [3, 4]}\n  - permute: {dims: [1, 0], id: tokens}\n"
+         "  - dense: {units: 2, id: d}\n  - concat: {from: [tokens, d], axis: -1}\n"),
+    Case("concat_map_axis1", (3, 4, 5),
+         "  - conv2d: {filters: 3, kernel: [2, 1], id: a}\n"
+         "  - concat: {from: [input, a], axis: 1}\n"),
+    Case("concat_map_negative", (3, 4, 5),
+         "  - conv2d: {filters: 3, kernel: [1, 2], id: a}\n"
+         "  - concat: {from: [a, input], axis: -1}\n"),
+    # --- resampling (issue 12): upsample with PyTorch's index rules, adaptive pooling bins
+    _one("upsample_nearest_x2", (3, 4, 5), "upsample: {scale: 2}"),
+    _one("upsample_nearest_5to7", (2, 5, 5), "upsample: {size: 7}"),
+    _one("upsample_nearest_shrink", (2, 7, 9), "upsample: {size: [4, 5]}"),
+    _one("upsample_nearest_same_size", (3, 4, 4), "upsample: {size: 4}"),
+    # PyTorch's float32 index floor(f32(i)·f32(in/out)): cell 41 of 2 → 82 reads cell 0
+    _one("upsample_nearest_f32_index", (2, 2), "upsample: {size: 82}"),
+    _one("upsample_nearest_f32_index_2d", (2, 3, 2), "upsample: {size: [123, 82]}"),
+    _one("upsample_nearest_1d", (3, 5), "upsample: {size: 8}"),
+    _one("upsample_nearest_3d", (2, 2, 3, 3), "upsample: {scale: [2, 1, 3]}"),
+    _one("upsample_bilinear_x2", (2, 4, 6), "upsample: {scale: 2, mode: bilinear}"),
+    _one("upsample_bilinear_odd", (2, 5, 7), "upsample: {size: [9, 11], mode: bilinear}"),
+    _one("upsample_bilinear_shrink", (2, 9, 8), "upsample: {size: [5, 3], mode: bilinear}"),
+    _one("upsample_bilinear_same_size", (2, 5, 4), "upsample: {size: [5, 4], mode: bilinear}"),
+    _one("upsample_bilinear_align_x2", (2, 4, 4),
+         "upsample: {scale: 2, mode: bilinear, align_corners: true}"),
+    _one("upsample_bilinear_align_odd", (2, 5, 4),
+         "upsample: {size: [9, 7], mode: bilinear, align_corners: true}"),
+    _one("upsample_bilinear_align_shrink", (2, 7, 6),
+         "upsample: {size: [4, 4], mode: bilinear, align_corners: true}"),
+    _one("upsample_bilinear_align_out1", (2, 5, 4),
+         "upsample: {size: [1, 3], mode: bilinear, align_corners: true}"),
+    _one("upsample_linear_1d_x3", (3, 5), "upsample: {scale: 3, mode: bilinear}"),
+    _one("upsample_linear_1d_align", (3, 5),
+         "upsample: {size: 12, mode: bilinear, align_corners: true}"),
+    _one("upsample_trilinear", (2, 3, 4, 5), "upsample: {size: [5, 6, 7], mode: bilinear}"),
+    _one("upsample_trilinear_align", (2, 3, 4, 3),
+         "upsample: {size: [4, 7, 5], mode: bilinear, align_corners: true}"),
+    Case("upsample_unet_skip", (3, 9, 7),
+         "  - conv2d: {filters: 4, kernel: 3, padding: same, id: skip}\n"
+         "  - max_pool2d: {pool: 2}\n"
+         "  - conv2d: {filters: 4, kernel: 3, padding: same}\n"
+         "  - upsample: {size: [9, 7], mode: bilinear, id: up}\n"
+         "  - concat: {from: [up, skip]}\n"
+         "  - conv2d: {filters: 2, kernel: 1}\n"),
+    _one("adaptive_avg_1x1", (4, 5, 7), "adaptive_avg_pool2d: {size: 1}"),
+    _one("adaptive_max_1x1", (4, 5, 7), "adaptive_max_pool2d: {size: 1}"),
+    _one("adaptive_avg_13_to_6", (2, 13, 13), "adaptive_avg_pool2d: {size: 6}"),
+    _one("adaptive_max_13_to_6", (2, 13, 13), "adaptive_max_pool2d: {size: 6}"),
+    _one("adaptive_avg_3_to_6", (3, 3, 3), "adaptive_avg_pool2d: {size: 6}"),
+    _one("adaptive_max_3_to_6", (3, 3, 3), "adaptive_max_pool2d: {size: 6}"),
+    _one("adaptive_avg_rect", (3, 7, 10), "adaptive_avg_pool2d: {size: [3, 4]}"),
+    _one("adaptive_max_rect", (3, 10, 7), "adaptive_max_pool2d: {size: [4, 6]}"),
+    _one("adaptive_avg_same_size", (3, 4, 5), "adaptive_avg_pool2d: {size: [4, 5]}"),
+    _one("adaptive_max_mixed", (3, 5, 9), "adaptive_max_pool2d: {size: [5, 2]}"),
 ]
 
 # (layer line, input shape, output shape, trainable, non-trainable, MACs, receptive field max)
@@ -287,6 +443,46 @@ _GOLDEN = [
     ("zero_padding: {padding: [[1, 0], [2, 1]]}", "[3, 4, 5]", (3, 5, 8), 0, 0, 0, 1),
     ("scale: {factor: 0.5}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1),
     ("channel_shuffle: {groups: 2}", "[4, 3, 3]", (4, 3, 3), 0, 0, 0, 1),
+    # issue 12: normalization over tokens (no receptive field: tokens have no geometry) and maps
+    ("layer_norm: {}", "[5, 6]", (5, 6), 12, 0, 0, None),
+    ("layer_norm: {axis: channels, eps: 1.0e-6}", "[4, 3, 5]", (4, 3, 5), 8, 0, 0, 1),
+    ("group_norm: {groups: 2, eps: 1.0e-3}", "[4, 3, 5]", (4, 3, 5), 8, 0, 0, 1),
+    ("group_norm: {groups: 4}", "[4, 5]", (4, 5), 8, 0, 0, 1),
+    ("layer_scale: {init: 0.5}", "[4, 3, 3]", (4, 3, 3), 4, 0, 0, 1),
+    ("layer_scale: {axis: last}", "[5, 6]", (5, 6), 6, 0, 0, None),
+    ("stochastic_depth: {rate: 0.2}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1),
+    ("parameter: {shape: [1, 6]}", "[5, 6]", (1, 6), 6, 0, 0, None),
+    ("parameter: {shape: [5, 6], init: normal, std: 0.02}", "[5, 6]", (5, 6), 30, 0, 0, None),
+    ("parameter: {shape: [4, 4, 4], fixed: 'shifted_window_mask(4, 4, 2, 1)'}", "[3, 4, 4]",
+     (4, 4, 4), 0, 64, 0, None),
+    # MACs: projections 4·L·D², scores and weighted sum 2·L²·D
+    ("multi_head_attention: {heads: 1}", "[5, 6]", (5, 6), 4 * 36 + 4 * 6, 0,
+     4 * 5 * 36 + 2 * 25 * 6, None),
+    ("multi_head_attention: {heads: 3, bias: false}", "[4, 6]", (4, 6), 4 * 36, 0,
+     4 * 4 * 36 + 2 * 16 * 6, None),
+    # tensor ops (issue 12): rf is not defined after "ordered" layers on rank > 1 (tokens)
+    ("reshape: {shape: [4, -1]}", "[4, 3, 5]", (4, 15), 0, 0, 0, None),
+    ("permute: {dims: [2, 0, 1]}", "[4, 3, 5]", (5, 4, 3), 0, 0, 0, None),
+    ("slice: {axis: 1, start: 1, stop: 7, step: 2}", "[3, 8, 8]", (3, 3, 8), 0, 0, 0, 1),
+    ("pad: {pads: [[0, 0], [1, 2], [0, 1]], value: 1.0}", "[3, 4, 4]", (3, 7, 5), 0, 0, 0, 1),
+    ("roll: {shifts: [1, -2], axes: [1, 2]}", "[3, 4, 4]", (3, 4, 4), 0, 0, 0, 1),
+    ("take: {axis: 0, index: 'relative_position_index(2)'}", "[9, 2]", (16, 2), 0, 0, 0, 1),
+    ("mean: {axes: [1, 2]}", "[5, 6, 7]", (5,), 0, 0, 0, None),
+    ("matmul: {from: [input, input], transpose_b: true}", "[2, 3, 4]", (2, 3, 3), 0, 0,
+     2 * 3 * 3 * 4, None),
+    # resampling (issue 12): no weights, no MACs; rf = taps (nearest 1, bilinear 2) for
+    # integer factors, 1 when the ratio is not an integer (no simple window), the widest bin
+    ("upsample: {scale: 2}", "[3, 4, 5]", (3, 8, 10), 0, 0, 0, 1),
+    ("upsample: {scale: 2, mode: bilinear}", "[2, 4, 6]", (2, 8, 12), 0, 0, 0, 2),
+    ("upsample: {size: 7}", "[2, 5, 5]", (2, 7, 7), 0, 0, 0, 1),
+    ("upsample: {size: [9, 7], mode: bilinear, align_corners: true}", "[2, 5, 4]", (2, 9, 7),
+     0, 0, 0, 1),
+    ("upsample: {scale: 3}", "[3, 5]", (3, 15), 0, 0, 0, 1),
+    ("upsample: {scale: [2, 1, 2], mode: bilinear}", "[2, 2, 3, 2]", (2, 4, 3, 4), 0, 0, 0, 2),
+    ("adaptive_avg_pool2d: {size: 1}", "[4, 5, 7]", (4, 1, 1), 0, 0, 0, 7),
+    ("adaptive_max_pool2d: {size: 6}", "[2, 13, 13]", (2, 6, 6), 0, 0, 0, 3),
+    ("adaptive_avg_pool2d: {size: 6}", "[3, 3, 3]", (3, 6, 6), 0, 0, 0, 1),
+    ("adaptive_max_pool2d: {size: [3, 4]}", "[3, 7, 10]", (3, 3, 4), 0, 0, 0, 3),
 ]
 
 CASES += [

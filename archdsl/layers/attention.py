@@ -53,10 +53,11 @@ class MultiHeadAttention(Layer):
 
     def weights(self, p: Any, ins: list[Shape], out: Shape) -> dict[str, Weight]:
         d = ins[0][1]
-        w = {"in_kernel": Weight((3 * d, d), "in_kernel")}
+        # groups = heads: Keras' per-head kernel layout (weight transfer)
+        w = {"in_kernel": Weight((3 * d, d), "in_kernel", groups=p.heads)}
         if p.bias:
-            w["in_bias"] = Weight((3 * d,), "in_bias")
-        w["out_kernel"] = Weight((d, d), "out_kernel")
+            w["in_bias"] = Weight((3 * d,), "in_bias", groups=p.heads)
+        w["out_kernel"] = Weight((d, d), "out_kernel", groups=p.heads)
         if p.bias:
             w["out_bias"] = Weight((d,), "out_bias")
         return w

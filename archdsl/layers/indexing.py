@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
@@ -72,12 +73,14 @@ class Slice(Layer):
             raise ShapeRuleError(f"slice [{p.start}:{p.stop}:{p.step}] of {ins[0][a]} is empty")
         return Inferred((*ins[0][:a], n, *ins[0][a + 1:]))
 
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"axis": 0, "start": rng.choice([0, 1]), "step": rng.choice([1, 2])}
+
 
 @register
 class Pad(Layer):
     key = "pad"
     category = "structure"
-    layout = "ordered"
     Params = PadParams
     doc = "Constant padding of any axis (zero_padding pads spatial axes only)."
     shape_doc = "every axis grows by before + after"
@@ -89,6 +92,11 @@ class Pad(Layer):
                 f"received {len(p.pads)}"
             )
         return Inferred(tuple(n + b + a for n, (b, a) in zip(ins[0], p.pads)))
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        before = rng.choice([0, 1])
+        spatial = [[before, 1 - before]] * (len(shape) - 1)  # every spatial axis grows by 1
+        return {"pads": [[0, rng.choice([0, 1])], *spatial], "value": rng.choice([0.0, -0.5])}
 
 
 @register
@@ -107,6 +115,10 @@ class Roll(Layer):
             axis_of(a, ins[0], "roll")
         return Inferred(ins[0])
 
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        axes = rng.choice([[0], [1, -1], [0, 1, 2]])[: len(shape)]
+        return {"shifts": [rng.randint(-2, 2) for _ in axes], "axes": axes}
+
 
 @register
 class Take(Layer):
@@ -124,6 +136,9 @@ class Take(Layer):
                 f"take index reaches {max(index, default=-1)}, the axis has {ins[0][a]} entries"
             )
         return Inferred((*ins[0][:a], len(index), *ins[0][a + 1:]))
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"axis": 0, "index": [rng.randrange(shape[0]) for _ in range(rng.randint(1, 6))]}
 
     @staticmethod
     def index(p: Any) -> list[int]:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from pydantic import Field, StrictInt
@@ -46,3 +47,6 @@ class Mean(Layer):
         if not out:
             raise ShapeRuleError("mean over every axis leaves no feature axis; keep one")
         return Inferred(out)
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"axes": rng.choice([0, [1, 2]]), "keepdims": True} if len(shape) == 3 else None

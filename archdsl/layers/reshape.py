@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import random
 from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
@@ -60,6 +61,10 @@ class Reshape(Layer):
             )
         return Inferred(tuple(d if d != -1 else total // size for d in p.shape))
 
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        # the same shape through IR order (a -1 included): exercises the layout conversions
+        return {"shape": [shape[0], -1, *shape[2:]]} if len(shape) == 3 else None
+
 
 @register
 class Permute(Layer):
@@ -77,3 +82,6 @@ class Permute(Layer):
                 f"input {list(ins[0])}"
             )
         return Inferred(tuple(ins[0][d] for d in p.dims))
+
+    def sample(self, rng: random.Random, shape: Shape) -> dict[str, Any] | None:
+        return {"dims": [0, 2, 1]} if len(shape) == 3 else None

@@ -28,7 +28,9 @@ from archdsl.reference import (  # noqa: F401 (registration)
     indexing,
     norm,
     pool,
+    reduce,
     resample,
+    reshape,
     structure,
 )
 from archdsl.reference.executor import (

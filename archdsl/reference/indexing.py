@@ -1,4 +1,4 @@
-"""Indexing and reshaping on any axis: slice, pad, roll, take, reshape, permute, mean.
+"""Indexing on any axis: slice, constant pad, roll and take (gather by a fixed index).
 
 Axes are the IR's (batch excluded; negative from the end), so array axis = IR axis + 1.
 
@@ -18,28 +18,37 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from archdsl.layers.indexing import Take
-from archdsl.reference.registry import ACC, OpContext, reference_op
+from archdsl.reference.registry import OpContext, reference_op
 
 if TYPE_CHECKING:
     from archdsl.ir import Node
 
 
 def array_axis(axis: int, rank: int) -> int:
-    """An IR axis (batch excluded, may be negative) of a rank-``rank`` IR shape, batch first."""
+    """An IR axis (batch excluded, may be negative) of a rank-``rank`` IR shape, batch first.
+
+    >>> array_axis(0, 3), array_axis(-1, 3)
+    (1, 3)
+    """
     return axis % rank + 1
 
 
-def _axes(value: Any, rank: int) -> list[int]:
+def axes_of(value: Any, rank: int) -> list[int]:
+    """One IR axis or a list of them → array axes (batch first).
+
+    >>> axes_of(-1, 2), axes_of([0, 1], 3)
+    ([2], [1, 2])
+    """
     return [array_axis(a, rank) for a in ([value] if isinstance(value, int) else value)]
 
 
 @reference_op("slice")
 def slice_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
-    """``x[start:stop:step]`` along one axis."""
+    """``x[start:stop:step]`` along one axis (Python's slicing rules)."""
     x, p = xs[0], node.params
     index = [slice(None)] * x.ndim
     index[array_axis(p.axis, x.ndim - 1)] = slice(p.start, p.stop, p.step)
-    return x[tuple(index)]
+    return np.ascontiguousarray(x[tuple(index)])
 
 
 @reference_op("pad")
@@ -47,7 +56,7 @@ def pad_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
     """A constant around every axis, ``[before, after]`` each."""
     p = node.params
     widths = [(0, 0), *(tuple(pair) for pair in p.pads)]
-    return np.pad(xs[0], widths, constant_values=p.value)
+    return np.pad(xs[0], widths, constant_values=np.asarray(p.value, xs[0].dtype))
 
 
 @reference_op("roll")
@@ -55,34 +64,14 @@ def roll_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
     """Cyclic shift: element ``i`` moves to ``i + shift`` (torch.roll)."""
     x, p = xs[0], node.params
     shifts = [p.shifts] if isinstance(p.shifts, int) else list(p.shifts)
-    return np.roll(x, shifts, axis=_axes(p.axes, x.ndim - 1))
+    return np.roll(x, shifts, axis=axes_of(p.axes, x.ndim - 1))
 
 
 @reference_op("take")
 def take_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
-    """Entries gathered along an axis by a fixed index."""
+    """Entries gathered along an axis by a fixed index (a list or a named constant)."""
     x, p = xs[0], node.params
     return np.take(x, Take.index(p), axis=array_axis(p.axis, x.ndim - 1))
 
 
-@reference_op("reshape")
-def reshape_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
-    """The same elements in row-major (PyTorch's) order, shaped as the IR says."""
-    return xs[0].reshape(xs[0].shape[0], *node.shape)
-
-
-@reference_op("permute")
-def permute_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
-    """Output axis ``i`` is input axis ``dims[i]`` (batch stays first)."""
-    return np.ascontiguousarray(xs[0].transpose(0, *(d + 1 for d in node.params.dims)))
-
-
-@reference_op("mean")
-def mean_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
-    """Mean over the IR axes (accumulated in float64)."""
-    x, p = xs[0], node.params
-    axes = tuple(_axes(p.axes, x.ndim - 1))
-    return x.mean(axis=axes, keepdims=p.keepdims, dtype=ACC).astype(x.dtype)
-
-
-__all__ = ["array_axis"]
+__all__ = ["array_axis", "axes_of"]

@@ -1,8 +1,9 @@
 """Resampling: upsampling (nearest, (bi)linear) and adaptive pooling, by PyTorch's index rules.
 
 Upsampling applies, along each spatial axis, the interpolation matrix of
-:func:`archdsl.layers.resample.upsample_sources` (output cell ← input cells and weights);
-adaptive pooling reduces each bin of :func:`archdsl.layers.resample.adaptive_bins`.
+:func:`archdsl.layers.resample.upsample_sources` (output cell ← input cells and weights), with
+the linear weights PyTorch computes in the run's precision (float32 coordinates in a float32
+run); adaptive pooling reduces each bin of :func:`archdsl.layers.resample.adaptive_bins`.
 
 Example:
     >>> import archdsl
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
     from archdsl.ir import Node
 
 
-def interpolation_matrix(size: int, out: int, mode: str, align_corners: bool) -> np.ndarray:
-    """``(out, size)``: row ``i`` holds the weights output cell ``i`` gives each input cell."""
+def interpolation_matrix(size: int, out: int, mode: str, align_corners: bool,
+                         float32: bool = False) -> np.ndarray:
+    """``(out, size)``: row ``i`` holds the weights output cell ``i`` gives each input cell
+    (``float32``: PyTorch's float32 linear weights)."""
     m = np.zeros((out, size), dtype=ACC)
-    for i, sources in enumerate(upsample_sources(size, out, mode, align_corners)):
+    for i, sources in enumerate(upsample_sources(size, out, mode, align_corners, float32)):
         for j, weight in sources:
             m[i, j] += weight
     return m
@@ -42,8 +45,9 @@ def upsample_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
     x = xs[0]
     p = node.params
     y = x.astype(ACC)
+    float32 = x.dtype != np.float64
     for axis, (n, o) in enumerate(zip(x.shape[2:], node.shape[1:]), start=2):
-        m = interpolation_matrix(n, o, p.mode, p.align_corners)
+        m = interpolation_matrix(n, o, p.mode, p.align_corners, float32)
         y = np.moveaxis(np.tensordot(y, m, axes=([axis], [1])), -1, axis)
     return y.astype(x.dtype)
 

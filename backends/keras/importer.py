@@ -22,7 +22,7 @@ BatchNormalization       gamma, beta (if scale / center),     gamma, beta, runni
 
 ``Normalization`` and ``Rescaling`` layers are input preprocessing (EfficientNet's stem,
 MobileNetV3's ``include_preprocessing``): they are skipped with a note, and the spec then
-expects inputs that are already preprocessed. Any other layer holding weights is an error.
+expects preprocessed inputs. More families: :mod:`.importer_families`; others are errors.
 
 Example (offline: ``weights=None`` builds a randomly initialized application):
     >>> import archdsl, keras
@@ -46,6 +46,7 @@ import numpy as np
 from archdsl.errors import BackendError
 from archdsl.weights import FlowTracer, RefLayer, WeightMatch, Weights, match_graph
 
+from .importer_families import FAMILY_CONVERTERS, SUPPORTED_LAYERS, Converted
 from .layers import GeneralConvTranspose
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ _TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
 _SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
 _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-#: (family, canonical arrays, attrs) of one converted layer
-Converted = tuple[str, dict[str, np.ndarray], dict[str, Any]]
 
 
 def _np(var: Any) -> np.ndarray:
@@ -131,6 +130,7 @@ _CONVERTERS: tuple[tuple[tuple[type, ...], Callable[[Any, Any], Converted]], ...
     (_CONV, _kernel_layer("conv", _conv_kernel)),
     ((keras.layers.Dense,), _dense),
     ((keras.layers.BatchNormalization,), _batchnorm),
+    *FAMILY_CONVERTERS,  # normalization, layer scale, parameters, attention
 )
 
 
@@ -159,8 +159,7 @@ def convert_layer(layer: Any, flatten_from: tuple[int, ...] | None = None) -> Co
     raise BackendError(
         f"Keras layer '{layer.name}' ({type(layer).__name__}) holds weights ({shapes}) that "
         "weight import does not support",
-        hint="supported: Conv1D/2D/3D, Conv*Transpose, DepthwiseConv*, SeparableConv*, Dense, "
-             "BatchNormalization",
+        hint=f"supported: {SUPPORTED_LAYERS}",
     )
 
 

@@ -32,19 +32,36 @@ Example:
 
 from __future__ import annotations
 
+from .layers_attention import SelfAttention
 from .layers_conv import GeneralConvTranspose, sliced
 from .layers_elementwise import GELU, LeakyReLU, Scale
 from .layers_normalization import TorchLikeBatchNormalization
 from .layers_pool import ConstantPadding, ExplicitAveragePooling, SeparablePooling3D, pool
+from .layers_resample import AdaptivePooling, Resample
+from .layers_residual import LayerScale, StochasticDepth
+from .layers_tensor import AxisPad, AxisSlice, MatMul, Mean, Roll, Take
+from .layers_tokens import Parameter
 
 __all__ = [
     "GELU",
+    "AdaptivePooling",
+    "AxisPad",
+    "AxisSlice",
     "ConstantPadding",
     "ExplicitAveragePooling",
     "GeneralConvTranspose",
+    "LayerScale",
     "LeakyReLU",
+    "MatMul",
+    "Mean",
+    "Parameter",
+    "Resample",
+    "Roll",
     "Scale",
+    "SelfAttention",
     "SeparablePooling3D",
+    "StochasticDepth",
+    "Take",
     "TorchLikeBatchNormalization",
     "pool",
     "sliced",

@@ -16,13 +16,21 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (registration)
     lower_activation,
+    lower_attention,
     lower_conv,
     lower_dense,
     lower_dropout,
+    lower_indexing,
+    lower_matmul,
     lower_merge,
     lower_normalization,
     lower_pool,
+    lower_reduce,
+    lower_resample,
+    lower_reshape,
+    lower_residual,
     lower_tensor_ops,
+    lower_tokens,
 )
 from .lowerings import (
     DEFAULT,

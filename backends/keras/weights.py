@@ -14,7 +14,19 @@ depthwise         ``(C·M, 1, *k)`` → reshape ``(C, M, *k)`` → ``(*k, C, M)`
                                                ``kernel`` (Depthwise) / ``depthwise_kernel``
 bias, γ, β        unchanged                    ``bias``, ``gamma``, ``beta``
 running stats     unchanged                    ``moving_mean``, ``moving_variance``
+scale, parameter  unchanged (IR axis order)    ``scale`` (LayerScale), ``value`` (Parameter)
+in_kernel         ``(3D, D)`` → q, k, v each   ``query_dense.kernel`` ... ``value_dense``
+                  ``W.T`` → ``(D, heads, D/h)``
+in_bias           ``(3D)`` → q, k, v each      ``query_dense.bias`` ... ``value_dense``
+                  ``(heads, D/h)``
+out_kernel        ``(D, D)`` → ``W.T`` →       ``output_dense.kernel``
+                  ``(heads, D/h, D)``
+out_bias          unchanged                    ``output_dense.bias``
 ================  ==========================  ========================================
+
+Attention's canonical tensors are nn.MultiheadAttention's (stacked q, k, v projections); Keras'
+MultiHeadAttention keeps one EinsumDense per projection, so one canonical tensor maps to three
+variables (``Weight.groups`` holds the number of heads).
 
 Example:
     >>> import numpy as np
@@ -58,7 +70,7 @@ def _perm(rank: int) -> tuple[int, ...]:
 def to_keras(w: Weight, arr: np.ndarray) -> np.ndarray:
     """Convert one canonical array to the Keras layout of the same weight."""
     rank = len(w.shape)
-    if rank < 2:
+    if rank < 2 or w.role == "parameter":
         return arr
     if w.role == "depthwise_kernel":
         c = w.groups
@@ -71,7 +83,7 @@ def to_keras(w: Weight, arr: np.ndarray) -> np.ndarray:
 def from_keras(w: Weight, arr: np.ndarray) -> np.ndarray:
     """Convert one Keras array back to the canonical layout (inverse of :func:`to_keras`)."""
     rank = len(w.shape)
-    if rank < 2:
+    if rank < 2 or w.role == "parameter":
         return arr
     if w.role == "depthwise_kernel":
         k = arr.ndim - 2
@@ -79,8 +91,70 @@ def from_keras(w: Weight, arr: np.ndarray) -> np.ndarray:
     return arr.transpose(np.argsort(_perm(rank)))
 
 
+#: attention role → the MultiHeadAttention sublayers holding its parts, and the variable
+_ATTENTION = {
+    "in_kernel": (("query_dense", "key_dense", "value_dense"), "kernel"),
+    "in_bias": (("query_dense", "key_dense", "value_dense"), "bias"),
+    "out_kernel": (("output_dense",), "kernel"),
+    "out_bias": (("output_dense",), "bias"),
+}
+
+
+def to_keras_parts(w: Weight, arr: np.ndarray) -> list[np.ndarray]:
+    """One canonical array → the arrays of the Keras variables holding it, in the order of
+    :func:`keras_variables` (one, except attention's stacked q, k, v projections: three).
+
+    >>> w = Weight((12, 4), "in_kernel", groups=2)  # D = 4, 2 heads
+    >>> [a.shape for a in to_keras_parts(w, np.zeros(w.shape))]
+    [(4, 2, 2), (4, 2, 2), (4, 2, 2)]
+    """
+    if w.role not in _ATTENTION:
+        return [to_keras(w, arr)]
+    heads = w.groups
+    if w.role == "out_bias":
+        return [arr]
+    if w.role == "out_kernel":
+        d = w.shape[0]
+        return [arr.T.reshape(heads, d // heads, d)]
+    parts = np.split(arr, 3, axis=0)
+    if w.role == "in_bias":
+        return [p.reshape(heads, -1) for p in parts]
+    return [p.T.reshape(p.shape[1], heads, -1) for p in parts]
+
+
+def from_keras_parts(w: Weight, arrays: list[np.ndarray]) -> np.ndarray:
+    """Inverse of :func:`to_keras_parts`."""
+    if w.role not in _ATTENTION:
+        return from_keras(w, arrays[0])
+    if w.role == "out_bias":
+        return arrays[0]
+    if w.role == "out_kernel":
+        return arrays[0].reshape(-1, w.shape[1]).T
+    if w.role == "in_bias":
+        return np.concatenate([a.reshape(-1) for a in arrays])
+    return np.concatenate([a.reshape(a.shape[0], -1).T for a in arrays])
+
+
+def keras_variables(model: keras.Model, node_id: str, name: str, w: Weight) -> list[Any]:
+    """The Keras variable(s) holding canonical weight ``name`` (role ``w.role``) of
+    ``node_id``: :func:`keras_variable`'s one, or the q, k, v (or output) projections'
+    variables of a MultiHeadAttention layer."""
+    if w.role not in _ATTENTION:
+        return [keras_variable(model, node_id, name)]
+    layer = model.get_layer(node_id)
+    sublayers, attr = _ATTENTION[w.role]
+    return [getattr(getattr(layer, s), attr) for s in sublayers]
+
+
+def _read(model: keras.Model, node_id: str, name: str, w: Weight) -> np.ndarray:
+    """Canonical array of weight ``name`` of ``node_id`` read from the model."""
+    values = [keras.ops.convert_to_numpy(v) for v in keras_variables(model, node_id, name, w)]
+    return from_keras_parts(w, values)
+
+
 def keras_variable(model: keras.Model, node_id: str, name: str) -> Any:
-    """The Keras variable holding canonical weight ``name`` of node ``node_id``."""
+    """The Keras variable holding canonical weight ``name`` of node ``node_id`` (attention's
+    weights are held by several: :func:`keras_variables`)."""
     try:
         layer = model.get_layer(node_id)
     except ValueError:
@@ -115,8 +189,7 @@ def get_weights(model: keras.Model, graph: Any) -> Weights:
             continue
         arrays = {}
         for name, w in node.weights.items():
-            value = keras.ops.convert_to_numpy(keras_variable(model, node_id, name))
-            arrays[name] = from_keras(w, value)
+            arrays[name] = _read(model, node_id, name, w)
         out[node_id] = arrays
     return out
 
@@ -143,9 +216,10 @@ def set_weights(model: keras.Model, graph: Any, weights: Weights, *, strict: boo
     if strict:
         _check_exact(graph, weights)
     plan = [
-        _converted(model, node_id, name, graph[node_id].weights, value)
+        pair
         for node_id, arrays in weights.items() if node_id in graph.nx
         for name, value in arrays.items()
+        for pair in _converted(model, node_id, name, graph[node_id].weights, value)
     ]
     for var, converted in plan:
         var.assign(converted.astype(var.dtype))
@@ -169,9 +243,10 @@ def _check_exact(graph: Any, weights: Weights) -> None:
 
 
 def _converted(model: keras.Model, node_id: str, name: str, expected: Mapping[str, Weight],
-               value: Any) -> tuple[Any, np.ndarray]:
-    """(Keras variable, array in its layout) for canonical weight ``name`` of ``node_id``,
-    after checking the name and both shapes."""
+               value: Any) -> list[tuple[Any, np.ndarray]]:
+    """[(Keras variable, array in its layout)] for canonical weight ``name`` of ``node_id``
+    (several for attention's stacked projections), after checking the name and both
+    shapes."""
     if name not in expected:
         valid = ", ".join(expected) or "(none)"
         raise BackendError(
@@ -185,14 +260,15 @@ def _converted(model: keras.Model, node_id: str, name: str, expected: Mapping[st
             f"set_weights: node '{node_id}', weight '{name}': expected shape "
             f"{list(w.shape)} (canonical PyTorch layout), received {list(arr.shape)}"
         )
-    var = keras_variable(model, node_id, name)
-    converted = to_keras(w, arr)
-    if tuple(converted.shape) != tuple(var.shape):
-        raise BackendError(
-            f"set_weights: node '{node_id}', weight '{name}': the Keras variable has "
-            f"shape {list(var.shape)}, the converted weight {list(converted.shape)}"
-        )
-    return var, converted
+    pairs = list(zip(keras_variables(model, node_id, name, w), to_keras_parts(w, arr)))
+    for var, converted in pairs:
+        if tuple(converted.shape) != tuple(var.shape):
+            raise BackendError(
+                f"set_weights: node '{node_id}', weight '{name}': the Keras variable has "
+                f"shape {list(var.shape)}, the converted weight {list(converted.shape)}"
+            )
+    return pairs
 
 
-__all__ = ["ATTRIBUTES", "Weights", "from_keras", "get_weights", "set_weights", "to_keras"]
+__all__ = ["ATTRIBUTES", "Weights", "from_keras", "from_keras_parts", "get_weights",
+           "keras_variable", "keras_variables", "set_weights", "to_keras", "to_keras_parts"]

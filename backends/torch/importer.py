@@ -3,7 +3,8 @@
 :func:`torch_ref_layers` reduces the source to :class:`~archdsl.weights.RefLayer` items:
 
 * an ``nn.Module``: its weighted modules (``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``,
-  ``Linear``, ``BatchNorm1d/2d/3d``, ``SyncBatchNorm``) with their weighted parents from a
+  ``Linear``, ``BatchNorm1d/2d/3d``, ``SyncBatchNorm``; ``LayerNorm``, ``GroupNorm``,
+  ``MultiheadAttention``: :mod:`.importer_families`) with their weighted parents from a
   ``torch.fx`` trace of the eval-mode forward (graph mode; modules the forward never calls,
   such as an auxiliary head, are left out with a note). If tracing fails, the modules'
   definition order (``named_modules``) is used (sequence mode, with a note);
@@ -47,6 +48,8 @@ from archdsl.weights import (
     Weights,
     match_graph,
 )
+
+from .importer_families import OWNS_CHILDREN, SUPPORTED, convert_family_module
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -94,6 +97,9 @@ def convert_module(module: nn.Module) -> tuple[str, dict[str, np.ndarray], dict[
         arrays["running_mean"] = _np(module.running_mean)
         arrays["running_var"] = _np(module.running_var)
         return "batchnorm", arrays, {"eps": float(module.eps)}
+    family = convert_family_module(module)  # norms, attention, layer scale, parameters
+    if family is not None:
+        return family
     own = [n for n, _ in module.named_parameters(recurse=False)]
     transient: set[str] = getattr(module, "_non_persistent_buffers_set", set())
     own += [n for n, b in module.named_buffers(recurse=False)
@@ -104,7 +110,8 @@ def convert_module(module: nn.Module) -> tuple[str, dict[str, np.ndarray], dict[
     raise BackendError(
         f"module {type(module).__name__} holds weights ({', '.join(own)}) that weight import "
         "does not support",
-        hint="supported: Conv1d/2d/3d, ConvTranspose1d/2d/3d, Linear, BatchNorm1d/2d/3d",
+        hint=f"supported: Conv1d/2d/3d, ConvTranspose1d/2d/3d, Linear, BatchNorm1d/2d/3d, "
+             f"{SUPPORTED}",
     )
 
 
@@ -163,10 +170,15 @@ def state_dict_layers(state_dict: Mapping[str, Any]) -> list[RefLayer]:
 def _weighted_modules(module: nn.Module) -> dict[str, tuple[str, dict[str, np.ndarray],
                                                             dict[str, Any]]]:
     found = {}
+    owned: tuple[str, ...] = ()  # children of a module converted with them (attention)
     for name, sub in module.named_modules():
+        if owned and name.startswith(owned):
+            continue
         converted = convert_module(sub)
         if converted is not None:
             found[name or "(root)"] = converted
+            if isinstance(sub, OWNS_CHILDREN):
+                owned += (f"{name}." if name else "",)
     return found
 
 
@@ -307,9 +319,9 @@ def import_torch_state_dict(graph: Graph, state_dict_or_module: nn.Module | Mapp
 
 
 def randomize_weights(module: nn.Module, seed: int = 0) -> None:
-    """Give every Conv/Linear/BatchNorm weight of ``module`` a random value (seeded),
-    BatchNorm statistics included (see :func:`archdsl.backends.keras.importer.randomize_weights`
-    for the distributions and why).
+    """Give every Conv/Linear/BatchNorm/LayerNorm/GroupNorm/MultiheadAttention weight of
+    ``module`` a random value (seeded), BatchNorm statistics included (see
+    :func:`archdsl.backends.keras.importer.randomize_weights` for the distributions and why).
 
     Example:
         >>> bn = nn.BatchNorm2d(3)
@@ -335,6 +347,14 @@ def randomize_weights(module: nn.Module, seed: int = 0) -> None:
                 if sub.running_mean is not None and sub.running_var is not None:
                     sub.running_mean.normal_(0.0, 0.1, generator=gen)
                     sub.running_var.uniform_(0.5, 1.5, generator=gen)
+            elif isinstance(sub, (nn.LayerNorm, nn.GroupNorm)) and sub.weight is not None:
+                sub.weight.uniform_(0.5, 1.5, generator=gen)
+                if sub.bias is not None:
+                    sub.bias.normal_(0.0, 0.1, generator=gen)
+            elif isinstance(sub, nn.MultiheadAttention) and sub.in_proj_weight is not None:
+                sub.in_proj_weight.normal_(0.0, sub.embed_dim ** -0.5, generator=gen)
+                if sub.in_proj_bias is not None:
+                    sub.in_proj_bias.normal_(0.0, 0.1, generator=gen)
 
 
 def load_torch_file(path: str) -> Mapping[str, Any]:

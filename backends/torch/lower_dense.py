@@ -14,4 +14,4 @@ from .lowerings import LOWERINGS
 def lower_dense(node: Node, ctx: LowerContext) -> nn.Module:
     """``nn.Linear(features, units, bias)``."""
     p = node.params
-    return nn.Linear(node.in_shapes[0][0], p.units, bias=p.bias)
+    return nn.Linear(node.in_shapes[0][-1], p.units, bias=p.bias)

@@ -1,4 +1,4 @@
-"""Lowerings of :mod:`archdsl.layers.normalization`."""
+"""Lowerings of :mod:`archdsl.layers.normalization`: batch, layer and group normalization."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from archdsl.lowering import LowerContext
 
 from . import modules as M
 from .lowerings import LOWERINGS
+from .modules_normalization import ChannelLayerNorm
 
 # --------------------------------------------------------------------------- normalization
 
@@ -43,3 +44,22 @@ def lower_batchnorm(node: Node, ctx: LowerContext) -> nn.Module:
     if p.center:
         bn.bias = nn.Parameter(torch.zeros(c))
     return bn
+
+
+@LOWERINGS.register("layer_norm")
+def lower_layer_norm(node: Node, ctx: LowerContext) -> nn.Module:
+    """``nn.LayerNorm(D, eps)`` over the last axis; over the channels of a ``(C, *S)`` map,
+    :class:`~.modules_normalization.ChannelLayerNorm` (channels moved last, normalized, moved
+    back: ConvNeXt's ``LayerNorm2d``)."""
+    p = node.params
+    shape = node.in_shapes[0]
+    if p.axis == "channels" and len(shape) > 1:
+        return ChannelLayerNorm(shape[0], eps=p.eps)
+    return nn.LayerNorm(shape[-1] if p.axis == "last" else shape[0], eps=p.eps)
+
+
+@LOWERINGS.register("group_norm")
+def lower_group_norm(node: Node, ctx: LowerContext) -> nn.Module:
+    """``nn.GroupNorm(groups, C, eps)`` (contiguous channel groups, statistics over each group
+    and every position)."""
+    return nn.GroupNorm(node.params.groups, node.in_shapes[0][0], eps=node.params.eps)

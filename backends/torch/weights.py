@@ -3,7 +3,10 @@
 The canonical layout (:mod:`archdsl.init`) is PyTorch's, so tensors map one to one; only the
 names differ: ``kernel`` → ``weight``; BatchNorm ``gamma``/``beta`` → ``weight``/``bias``;
 a separable convolution's ``depthwise_kernel``/``pointwise_kernel``/``bias`` →
-``depthwise.weight``/``pointwise.weight``/``pointwise.bias``.
+``depthwise.weight``/``pointwise.weight``/``pointwise.bias``; layer and group normalization's
+``gamma``/``beta`` → ``weight``/``bias``; layer scale ``scale`` and a parameter's ``value`` keep
+their names; attention's ``in_kernel``/``in_bias``/``out_kernel``/``out_bias`` →
+``mha.in_proj_weight``/``mha.in_proj_bias``/``mha.out_proj.weight``/``mha.out_proj.bias``.
 
 Example:
     >>> import archdsl
@@ -45,10 +48,20 @@ _SEPARABLE = {
     "pointwise_kernel": "pointwise.weight",
     "bias": "pointwise.bias",
 }
+#: multi-head attention: nn.MultiheadAttention's tensors, inside the SelfAttention wrapper
+_ATTENTION = {
+    "in_kernel": "mha.in_proj_weight",
+    "in_bias": "mha.in_proj_bias",
+    "out_kernel": "mha.out_proj.weight",
+    "out_bias": "mha.out_proj.bias",
+}
 #: per layer type overrides of :data:`DEFAULT_PATHS`
 TYPE_PATHS: dict[str, dict[str, str]] = {
     "separable_conv1d": _SEPARABLE,
     "separable_conv2d": _SEPARABLE,
+    "layer_scale": {"scale": "scale"},
+    "parameter": {"value": "value"},
+    "multi_head_attention": _ATTENTION,
 }
 
 

@@ -182,13 +182,15 @@ def _layer_norm(x: np.ndarray, p: Any, w: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def linear_1d(x: np.ndarray, axis: int, out: int, mode: str, align: bool) -> np.ndarray:
-    """Resample one axis by PyTorch's rule: nearest floor(i·n/out); linear at the source
-    coordinate i·(n−1)/(out−1) (align_corners) or max((i + ½)·n/out − ½, 0)."""
+    """Resample one axis by PyTorch's rule: nearest floor(i·(n/out)) computed in float32 (as
+    PyTorch does; it differs from the exact quotient for some sizes, e.g. 2 → 82); linear at the
+    source coordinate i·(n−1)/(out−1) (align_corners) or max((i + ½)·n/out − ½, 0)."""
     n = x.shape[axis]
     cells = []
     for i in range(out):
         if mode == "nearest":
-            cells.append(np.take(x, min(i * n // out, n - 1), axis=axis))
+            scale = np.float32(n) / np.float32(out)
+            cells.append(np.take(x, min(int(np.floor(np.float32(i) * scale)), n - 1), axis=axis))
             continue
         src = (i * (n - 1) / (out - 1) if out > 1 else 0.0) if align else max(
             (i + 0.5) * n / out - 0.5, 0.0)
