@@ -9,6 +9,10 @@ Initialization). Schemes:
 * ``he_normal``: ``N(0, 2/fan_in)`` kernels, zero biases,
 * ``zeros``: every kernel and bias zero (for tests).
 
+Attention follows each framework's own module: ``torch_default`` draws the stacked q/k/v
+projection ``xavier_uniform`` (``nn.MultiheadAttention``), ``keras_default`` each projection
+with fans (D, D) (Keras' ``MultiHeadAttention``); biases start at zero in both.
+
 BatchNorm always starts at γ=1, β=0, mean 0, var 1; fixed filters take their given values.
 
 Example:
@@ -49,6 +53,8 @@ def torch_fans(w: Weight) -> tuple[int, int]:
 def keras_fans(w: Weight) -> tuple[int, int]:
     """Keras' fans, computed on the Keras layout of the same tensor."""
     receptive = math.prod(w.shape[2:])
+    if w.role in ("in_kernel", "out_kernel"):  # Keras MultiHeadAttention: each projection's
+        return w.shape[1], w.shape[1]  # EinsumDense draws glorot as a Dense D → D
     if w.role == "depthwise_kernel":  # Keras kernel (*k, C, M)
         c = w.groups
         return receptive * c, receptive * (w.shape[0] // c)
@@ -121,8 +127,12 @@ def _one(w: Weight, kernel: Weight | None, scheme: str, rng: np.random.Generator
         return np.ones(w.shape)
     if w.role in ("beta", "running_mean"):
         return np.zeros(w.shape)
-    if scheme == "zeros":
-        return np.zeros(w.shape)
+    if scheme == "zeros" or w.role in ("in_bias", "out_bias"):  # attention biases start at 0
+        return np.zeros(w.shape)  # in nn.MultiheadAttention and Keras MultiHeadAttention
+    if w.role == "in_kernel" and scheme == "torch_default":  # nn.MultiheadAttention: xavier
+        fan_in, fan_out = torch_fans(w)
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, w.shape)
     if w.role == "bias":
         if scheme != "torch_default" or kernel is None:
             return np.zeros(w.shape)

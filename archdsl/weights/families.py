@@ -20,7 +20,8 @@ from __future__ import annotations
 from archdsl.layers.base import REGISTRY
 
 #: weight families that can match each other
-FAMILIES = ("conv", "transposed", "separable", "batchnorm")
+FAMILIES = ("conv", "transposed", "separable", "batchnorm", "layer_norm", "group_norm",
+            "layer_scale", "parameter", "attention")
 #: the family of a conv-like tensor whose kind is unknown (a raw state dict cannot tell a
 #: ConvTranspose weight ``(I, O, *k)`` from a Conv weight ``(O, I, *k)``)
 CONV_OR_TRANSPOSED = "conv_or_transposed"

@@ -79,7 +79,7 @@ def spec_layers(graph: Graph) -> list[SpecLayer]:
                 hint=f"importable layer types: {', '.join(sorted(type_families()))}",
             )
         attrs: dict[str, Any] = {}
-        if family == "batchnorm":
+        if family in ("batchnorm", "layer_norm", "group_norm"):
             attrs["eps"] = float(node.params.eps)
         shapes = {name: tuple(int(d) for d in w.shape) for name, w in node.weights.items()}
         parents = tracer.layer(node_id, node.inputs, node_id)

@@ -78,7 +78,7 @@ from .lower import to_keras_layout
 from .optim import TorchAdam, TorchOptimizer, TorchRMSprop, TorchSGD
 from .train_dropout import DropoutControl, configure_dropout, keras_mask
 from .train_steps import determinism, jax_steps, tf_steps
-from .weights import from_keras, get_weights, keras_variable, set_weights, to_keras
+from .weights import from_keras_parts, get_weights, keras_variables, set_weights, to_keras_parts
 
 ops = keras.ops
 
@@ -172,6 +172,8 @@ class KerasTrainer:
                                f"{self.backend!r}")
         self._device = device
         determinism(config.seed, self.backend)
+        if config.precision == "bf16":
+            mixed_bfloat16(model)
         if "init" in native:
             set_weights(model, graph, init_weights(graph, "keras_default", config.seed))
         self._configure_batchnorm()
@@ -182,11 +184,16 @@ class KerasTrainer:
         self.optimizer.build(self._vars)
         self.loss_fn = keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.loss.label_smoothing, dtype=self.dtype)
+        if self.backend == "jax" and str(device).startswith("cuda"):
+            move_variables([*model.variables, *self.optimizer.variables], device)
         self._grads: list[Any] | None = None
+        self._state_ok = True
+        clip = config.clip_grad_norm
         self._train_fn, self._eval_fn = (
-            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile)
+            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile,
+                     clip)
             if self.backend == "tensorflow"
-            else jax_steps(model, self.loss_fn, self.optimizer, self._control))
+            else jax_steps(model, self.loss_fn, self.optimizer, self._control, clip))
 
     # ------------------------------------------------------------------ setup
     def _configure_batchnorm(self) -> None:
@@ -209,24 +216,19 @@ class KerasTrainer:
             return "off"
         return "native" if "dropout_kind" in self.native else "masks"
 
-    def _variable_names(self) -> list[tuple[str, str, Any] | None]:
-        by_id: dict[int, tuple[str, str, Any]] = {}
+    def _variable_names(self) -> list[tuple[str, str, Any, int] | None]:
+        """(node, weight, Weight, part) of each trainable variable: attention's stacked
+        projections are held by several Keras variables (``keras_variables``)."""
+        by_id: dict[int, tuple[str, str, Any, int]] = {}
         for node in self.graph.walk():
             for name, w in node.weights.items():
-                by_id[id(keras_variable(self.model, node.id, name))] = (node.id, name, w)
+                for part, var in enumerate(keras_variables(self.model, node.id, name, w)):
+                    by_id[id(var)] = (node.id, name, w, part)
         return [by_id.get(id(v)) for v in self._vars]
 
     @contextlib.contextmanager
     def _placement(self) -> Iterator[None]:
-        if self.backend != "tensorflow":
-            yield
-            return
-        import tensorflow as tf
-
-        want = self._device
-        if want == "auto":
-            want = "cuda" if tf.config.list_physical_devices("GPU") else "cpu"
-        with tf.device("/GPU:0" if str(want).startswith("cuda") else "/CPU:0"):
+        with placement(self.backend, self._device):
             yield
 
     # ------------------------------------------------------------------ data
@@ -276,9 +278,28 @@ class KerasTrainer:
         xk, yk = self._inputs(x, y)
         mk = self._masks(masks, xk.shape[0])
         with self._placement():
-            loss, correct, grads = self._train_fn(xk, yk, mk)
+            loss, correct, grads, norm, ok = self._train_fn(xk, yk, mk)
         self._grads = list(grads)
-        return StepResult(float(loss), int(correct), int(xk.shape[0]))
+        self._state_ok = bool(ops.convert_to_numpy(ok))
+        return StepResult(float(loss), int(correct), int(xk.shape[0]), float(norm))
+
+    def nonfinite(self) -> str | None:
+        """The first weight or BatchNorm statistic holding a NaN or an infinity after the last
+        step, in words (``None`` when all are finite; the step itself checks that)."""
+        if self._state_ok:
+            return None
+        names = {id(v): (n, w) for n in self.graph.walk() for w, weight in n.weights.items()
+                 for v in keras_variables(self.model, n.id, w, weight)}
+        for var in self.model.weights:
+            arr = np.asarray(ops.convert_to_numpy(var))
+            if arr.dtype.kind != "f" or np.isfinite(arr).all():
+                continue
+            node, name = names.get(id(var), (None, var.path))
+            label = (f"{'BatchNorm ' if node.type == 'batchnorm' else ''}"
+                     f"{'weight' if var.trainable else 'statistic'} {node.id}.{name}"
+                     if node is not None else f"variable {name}")
+            return f"{label} became {'nan' if np.isnan(arr).any() else 'inf'}"
+        return "a variable became non-finite"
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> StepResult:
         """Inference-mode (``training=False``) mean loss and accuracy counts; no update."""
@@ -303,29 +324,38 @@ class KerasTrainer:
         out: Weights = {}
         if self._grads is None:
             return out
+        parts: dict[tuple[str, str], tuple[Any, dict[int, np.ndarray]]] = {}
         for info, g in zip(self._names, self._grads):
             if info is None or g is None:
                 continue
-            node_id, name, w = info
-            out.setdefault(node_id, {})[name] = from_keras(w, ops.convert_to_numpy(g))
+            node_id, name, w, part = info
+            parts.setdefault((node_id, name), (w, {}))[1][part] = ops.convert_to_numpy(g)
+        for (node_id, name), (w, arrays) in parts.items():
+            out.setdefault(node_id, {})[name] = from_keras_parts(
+                w, [arrays[i] for i in sorted(arrays)])
         return out
 
     # ------------------------------------------------------------------ state
-    def _slot_items(self) -> Iterator[tuple[str, Any, Any]]:
-        """(state key, Keras variable, canonical Weight or None) of every optimizer slot."""
+    def _slot_items(self) -> Iterator[tuple[str, list[Any], Any]]:
+        """(state key, Keras variable(s) in part order, canonical Weight or None) of every
+        optimizer slot."""
         opt = self.optimizer
         if isinstance(opt, TorchOptimizer):
             for slot in opt.slot_names:
+                grouped: dict[str, tuple[Any, dict[int, Any]]] = {}
                 for var, info, s in zip(self._vars, self._names, opt.slots[slot]):
                     key = f"{info[0]}/{info[1]}" if info else var.path
-                    yield f"optim/{key}/{slot}", s, info[2] if info else None
+                    grouped.setdefault(key, (info[2] if info else None, {}))[1][
+                        info[3] if info else 0] = s
+                for key, (w, parts) in grouped.items():
+                    yield f"optim/{key}/{slot}", [parts[i] for i in sorted(parts)], w
             return
         special = {id(opt.iterations), id(opt._learning_rate)}
         i = 0
         for var in opt.variables:
             if id(var) in special:
                 continue
-            yield f"optim/native/{i:03d}", var, None
+            yield f"optim/native/{i:03d}", [var], None
             i += 1
 
     def get_state(self) -> dict[str, np.ndarray]:
@@ -340,9 +370,9 @@ class KerasTrainer:
         for node_id, arrays in get_weights(self.model, self.graph).items():
             for name, arr in arrays.items():
                 state[f"weights/{node_id}/{name}"] = np.array(arr)
-        for key, var, w in self._slot_items():
-            arr = ops.convert_to_numpy(var)
-            state[key] = np.array(from_keras(w, arr) if w is not None else arr)
+        for key, slot_vars, w in self._slot_items():
+            arrays = [ops.convert_to_numpy(v) for v in slot_vars]
+            state[key] = np.array(from_keras_parts(w, arrays) if w is not None else arrays[0])
         state["optim/step"] = np.array(int(ops.convert_to_numpy(self.optimizer.iterations)),
                                        dtype=np.int64)
         state["optim/lr"] = np.array(self.lr(), dtype=np.float64)
@@ -370,14 +400,69 @@ class KerasTrainer:
                 _, node_id, name = key.split("/", 2)
                 weights.setdefault(node_id, {})[name] = np.asarray(arr)
         set_weights(self.model, self.graph, weights)
-        for key, var, w in self._slot_items():
+        for key, slot_vars, w in self._slot_items():
             arr = np.asarray(state[key])
-            value = arr if w is None else to_keras(w, arr)
-            var.assign(value.astype(keras.backend.standardize_dtype(var.dtype)))
+            for var, value in zip(slot_vars, [arr] if w is None else to_keras_parts(w, arr)):
+                var.assign(value.astype(keras.backend.standardize_dtype(var.dtype)))
         self.optimizer.iterations.assign(int(state["optim/step"]))
         self.set_lr(float(state["optim/lr"]))
         for node_id, layer in self._rng_layers():
             layer.seed_generator.state.assign(np.asarray(state[f"rng/{node_id}"]))
+
+
+def mixed_bfloat16(model: keras.Model) -> None:
+    """Give every layer of ``model`` Keras' ``mixed_bfloat16`` policy: bfloat16 compute,
+    float32 variables (``precision: bf16``)."""
+    policy = keras.DTypePolicy("mixed_bfloat16")
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.InputLayer):
+            layer.dtype_policy = policy
+
+
+def move_variables(variables: list[Any], device: str) -> None:
+    """JAX: put every variable's value on GPU ``N`` of ``cuda:N`` (a jitted step runs where its
+    committed inputs are)."""
+    import jax
+
+    with placement("jax", device):
+        target = jax.numpy.zeros(()).devices().pop()
+    for var in variables:
+        var.assign(jax.device_put(var.value, target))
+
+
+@contextlib.contextmanager
+def placement(backend: str, device: str) -> Iterator[None]:
+    """Run inside the device ``device`` names (``cpu``, ``cuda``, ``cuda:N``, ``auto``):
+    ``tf.device("/GPU:N")`` on TensorFlow, ``jax.default_device`` on JAX.
+
+    Raises:
+        BackendError: CUDA asked for but no such GPU.
+    """
+    want = str(device)
+    if want == "cpu" or backend not in ("tensorflow", "jax"):
+        yield
+        return
+    index = int(want.split(":", 1)[1]) if ":" in want else 0
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        name = "/CPU:0" if want == "auto" and not gpus else f"/GPU:{index}"
+        if name != "/CPU:0" and index >= len(gpus):
+            raise BackendError(f"device {want!r}: TensorFlow sees {len(gpus)} GPU(s)")
+        with tf.device(name):
+            yield
+        return
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    if want == "auto" and not gpus:
+        yield
+        return
+    if index >= len(gpus):
+        raise BackendError(f"device {want!r}: JAX sees {len(gpus)} GPU(s)")
+    with jax.default_device(gpus[index]):
+        yield
 
 
 def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device: str = "cpu",
@@ -392,7 +477,8 @@ def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device:
     ``BatchNormalization``, which share their state), dropout layers are wrapped, and
     ``"init"`` re-initializes the weights with ``keras_default``. ``jit_compile`` compiles the
     TensorFlow step with XLA (faster on GPU; rounding may differ). ``device``: ``"cpu"``,
-    ``"cuda"`` or ``"auto"`` (TensorFlow placement).
+    ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (:func:`placement`). ``config.precision == "bf16"``
+    gives every layer the ``mixed_bfloat16`` policy (:func:`mixed_bfloat16`).
 
     Example:
         >>> import archdsl
