@@ -75,9 +75,30 @@ def count(g: nx.DiGraph, limits: Limits) -> None:
             )
 
 
+#: Receptive fields and effective strides are exact below this bound and saturate at it (a
+#: stack of 1,000 stride-2 layers would otherwise build integers of thousands of digits).
+RF_CAP = 10**15
+
+
+def _cap(value: int) -> int:
+    return min(value, RF_CAP)
+
+
+def _cap_stride(value: Fraction) -> Fraction:
+    return min(max(value, Fraction(1, RF_CAP)), Fraction(RF_CAP))
+
+
 @dataclass(frozen=True)
 class ReceptiveField:
-    """Receptive field size and effective stride per spatial dimension of the input."""
+    """Receptive field size and effective stride per spatial dimension of the input.
+
+    Values saturate at :data:`RF_CAP` (shown as ``≥1e15``).
+
+    >>> str(ReceptiveField((3, 3), (7, 7), (Fraction(1),) * 2, (Fraction(2),) * 2))
+    '3-7'
+    >>> str(ReceptiveField((RF_CAP,), (RF_CAP,), (Fraction(1),), (Fraction(1),)))
+    '≥1e15'
+    """
 
     min: tuple[int, ...]
     max: tuple[int, ...]
@@ -96,10 +117,13 @@ class ReceptiveField:
         }
 
     def __str__(self) -> str:
+        def num(v: int) -> str:
+            return "≥1e15" if v >= RF_CAP else str(v)
+
         def fmt(lo: tuple[int, ...], hi: tuple[int, ...]) -> str:
             if len(set(lo)) == 1 and len(set(hi)) == 1:
-                return str(lo[0]) if lo == hi else f"{lo[0]}-{hi[0]}"
-            return "×".join(str(a) if a == b else f"{a}-{b}" for a, b in zip(lo, hi))
+                return num(lo[0]) if lo == hi else f"{num(lo[0])}-{num(hi[0])}"
+            return "×".join(num(a) if a == b else f"{num(a)}-{num(b)}" for a, b in zip(lo, hi))
 
         return fmt(self.min, self.max)
 
@@ -137,8 +161,8 @@ def _step(rf: ReceptiveField, win: Window, in_shape: tuple[int, ...]) -> Recepti
             return rf
         grow = [(n - 1) for n in spatial]
         return ReceptiveField(
-            tuple(int(r + g * s) for r, g, s in zip(rf.min, grow, rf.stride_min)),
-            tuple(int(r + g * s) for r, g, s in zip(rf.max, grow, rf.stride_max)),
+            tuple(_cap(int(r + g * s)) for r, g, s in zip(rf.min, grow, rf.stride_min)),
+            tuple(_cap(int(r + g * s)) for r, g, s in zip(rf.max, grow, rf.stride_max)),
             rf.stride_min,
             rf.stride_max,
         )
@@ -149,8 +173,8 @@ def _step(rf: ReceptiveField, win: Window, in_shape: tuple[int, ...]) -> Recepti
         f = stride_fraction(win, d)
         # a transposed window of extent k at stride s reads ceil(k/s) input positions
         taps = math.ceil(k / win.stride[d]) if win.transposed else k
-        lo.append(int(rf.min[d] + (taps - 1) * rf.stride_min[d]))
-        hi.append(int(rf.max[d] + (taps - 1) * rf.stride_max[d]))
-        smin.append(rf.stride_min[d] * f)
-        smax.append(rf.stride_max[d] * f)
+        lo.append(_cap(int(rf.min[d] + (taps - 1) * rf.stride_min[d])))
+        hi.append(_cap(int(rf.max[d] + (taps - 1) * rf.stride_max[d])))
+        smin.append(_cap_stride(rf.stride_min[d] * f))
+        smax.append(_cap_stride(rf.stride_max[d] * f))
     return ReceptiveField(tuple(lo), tuple(hi), tuple(smin), tuple(smax))

@@ -12,13 +12,34 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from archdsl.errors import Location, SpecError, did_you_mean
-from archdsl.source import DEFAULT_LIMITS, Limits, YList, YMap, load_file, load_text, locate
+from archdsl import expr
+from archdsl.errors import LimitError, Location, SpecError, did_you_mean, remember_source
+from archdsl.paths import allowed_roots, real_path, resolve_path
+from archdsl.paths import builtin_specs_dir as builtin_specs_dir  # re-exported (gallery, demo)
+from archdsl.source import (
+    DEFAULT_LIMITS,
+    Limits,
+    YList,
+    YMap,
+    load_text,
+    locate,
+    read_spec_text,
+)
 from archdsl.trainconfig import TrainConfig
 
 #: Keys of a body entry that belong to the graph, not to the layer's arguments.
@@ -28,15 +49,42 @@ RESERVED_KEYS = ("id", "from", "repeat", "if")
 ARG_TYPES = ("int", "float", "bool", "str", "list", "any")
 
 
-def builtin_specs_dir() -> Path:
-    """The shipped spec library (``specs/`` in the repository, ``archdsl.specs`` installed)."""
-    import archdsl.specs
-
-    return Path(archdsl.specs.__file__).resolve().parent
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    context = info.context if isinstance(info.context, dict) else {}
+    limits = context.get("limits")
+    return limits if isinstance(limits, Limits) else DEFAULT_LIMITS
+
+
+def _dim(value: Any, info: ValidationInfo) -> Any:
+    """An input dimension written as a number is at most ``--max-tensor-elements``."""
+    limit = _limits(info).max_tensor_elements
+    if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+        raise PydanticCustomError(
+            "archdsl_limit",
+            "input dimension {value} is larger than the limit of {limit} elements per sample",
+            {"value": value, "limit": limit, "flag": "--max-tensor-elements"},
+        )
+    return value
+
+
+#: One entry of an input shape: a positive integer, or an expression (checked once evaluated).
+InputDim = Annotated[Any, AfterValidator(_dim)]
+
+
+def _check_elements(shape: list[Any] | None, info: ValidationInfo) -> None:
+    dims = [d for d in shape or [] if isinstance(d, int) and not isinstance(d, bool) and d > 0]
+    limit = _limits(info).max_tensor_elements
+    if math.prod(dims) > limit:
+        raise PydanticCustomError(
+            "archdsl_limit",
+            "the input shape {shape} holds {n} elements per sample, more than the limit of "
+            "{limit}",
+            {"shape": dims, "n": math.prod(dims), "limit": limit, "flag": "--max-tensor-elements"},
+        )
 
 
 class BlockDef(_Strict):
@@ -79,8 +127,10 @@ class Spec(_Strict):
     args: dict[str, Any] = Field(
         default_factory=dict, description="spec arguments (overridable with --set k=v)"
     )
-    input: list[Any] | None = Field(None, description="input shape (C, *spatial), batch excluded")
-    inputs: dict[str, list[Any]] | None = Field(None, description="several named inputs")
+    input: list[InputDim] | None = Field(
+        None, description="input shape (C, *spatial), batch excluded"
+    )
+    inputs: dict[str, list[InputDim]] | None = Field(None, description="several named inputs")
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-layer-type default arguments"
     )
@@ -92,6 +142,34 @@ class Spec(_Strict):
     train: TrainConfig | None = Field(
         None, description="training configuration (every hyperparameter)"
     )
+
+    @field_validator("input")
+    @classmethod
+    def _input_size(cls, value: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        _check_elements(value, info)
+        return value
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs_size(
+        cls, value: dict[str, list[Any]] | None, info: ValidationInfo
+    ) -> dict[str, list[Any]] | None:
+        for shape in (value or {}).values():
+            _check_elements(shape, info)
+        return value
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, value: str) -> str:
+        from archdsl.init import SCHEMES
+
+        if value not in SCHEMES:
+            raise PydanticCustomError(
+                "archdsl_choice",
+                "unknown init scheme{mean} Valid: {valid}",
+                {"mean": did_you_mean(value, SCHEMES) or ".", "valid": ", ".join(SCHEMES)},
+            )
+        return value
 
 
 class Library(_Strict):
@@ -137,6 +215,9 @@ def validation_error(
         )
     if kind == "missing":
         return SpecError(f"{what} is missing the required key '{field}'", loc)
+    if kind == "archdsl_limit":
+        flag = (err.get("ctx") or {}).get("flag", "the matching --max-* option")
+        return LimitError(err["msg"], loc, hint=f"raise the limit with {flag} if intended")
     shown = _short(err.get("input"))
     return SpecError(f"invalid value for '{field}' in {what}: {err['msg']}. Received: {shown}", loc)
 
@@ -223,91 +304,153 @@ def _merge_base(base: YMap, child: YMap) -> YMap:
     return merged
 
 
-def resolve_path(ref: str, relative_to: str, loc: Location | None) -> Path:
-    """Resolve an ``import``/``extends`` path: relative to the file, else the built-in library."""
-    candidates = [Path(relative_to).parent / ref]
-    if ref.startswith("lib/"):
-        candidates.append(builtin_specs_dir() / ref)
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise SpecError(
-        f"cannot find '{ref}' (looked in {', '.join(str(c) for c in candidates)})",
-        loc,
-        hint="paths are relative to the spec file; built-in libraries are 'lib/<name>.yaml'",
-    )
-
-
-def load_tree(
-    path: str | Path, limits: Limits = DEFAULT_LIMITS, _chain: tuple[str, ...] = ()
+# ------------------------------------------------------------------ extends / import
+def _read_referenced(
+    path: Path, limits: Limits, model: type[BaseModel], what: str, ref_loc: Location | None
 ) -> YMap:
-    """Load a spec file's tree, following ``extends`` (cycles are errors)."""
+    """Load a file a spec refers to; its lines may appear in errors only once it reads as
+    a ``model`` (its top-level keys are the model's), so no other file is ever echoed.
+    A file that cannot be read at all is reported at the line that refers to it."""
     name = str(path)
-    tree = _require_mapping(load_file(path, limits), name, f"spec '{name}'")
+    try:
+        text = read_spec_text(real_path(path) or path, limits, name)  # the checked file
+    except SpecError as exc:
+        if exc.loc is None or exc.loc.file == name:
+            exc.loc = ref_loc
+        raise
+    tree = _require_mapping(load_text(text, name, limits, excerpt=False), name, what)
+    if set(tree) <= set(_fields_of(model)):
+        remember_source(name, text)
+    return tree
+
+
+def load_tree(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> YMap:
+    """Load a spec file's tree, following ``extends`` (cycles are errors)."""
+    return _load_tree(Path(path), limits, allowed_roots(path, limits), ())
+
+
+def _load_tree(
+    path: Path,
+    limits: Limits,
+    roots: tuple[Path, ...],
+    chain: tuple[str, ...],
+    ref_loc: Location | None = None,
+) -> YMap:
+    name = str(path)
+    if chain:
+        tree = _read_referenced(path, limits, Spec, f"base spec '{name}'", ref_loc)
+    else:
+        tree = _require_mapping(load_text(read_spec_text(path, limits), name, limits), name,
+                                f"spec '{name}'")  # fmt: skip
     base_ref = tree.get("extends")
     if base_ref is None:
         return tree
     loc = tree.value_loc("extends")
     if not isinstance(base_ref, str):
         raise SpecError(f"'extends' must be a file path, received {base_ref!r}", loc)
-    base_path = resolve_path(base_ref, name, loc)
-    key = str(base_path.resolve())
-    if key in _chain or key == str(Path(name).resolve()):
+    base_path = resolve_path(base_ref, name, loc, roots)
+    here, base_key = str(real_path(path) or path), str(real_path(base_path))
+    if base_key in chain or base_key == here:
         raise SpecError(f"'extends' cycle: '{base_ref}' extends this file again", loc)
-    if len(_chain) > 8:
+    if len(chain) >= 8:
         raise SpecError("'extends' chain deeper than 8 files", loc)
-    base = load_tree(base_path, limits, (*_chain, str(Path(name).resolve())))
+    base = _load_tree(base_path, limits, roots, (*chain, here), loc)
     return _merge_base(base, tree)
 
 
-def validate_spec(tree: YMap) -> Spec:
+def validate_spec(tree: YMap, limits: Limits = DEFAULT_LIMITS) -> Spec:
     """Validate a spec tree with pydantic; errors point at file:line:col."""
     try:
-        return Spec.model_validate(tree)
+        return Spec.model_validate(tree, context={"limits": limits})
     except ValidationError as exc:
         raise validation_error(exc, tree, "the spec", root=Spec) from None
 
 
 def load_spec(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> tuple[Spec, YMap]:
-    """Load and validate a spec file; returns the model and the located tree."""
+    """Load and validate a spec file; returns the model and the located tree.
+
+    The compile that follows evaluates expressions under ``limits`` (:func:`expr.use_limits`).
+    """
+    expr.use_limits(limits)
     tree = load_tree(path, limits)
-    return validate_spec(tree), tree
+    return validate_spec(tree, limits), tree
 
 
 def load_spec_text(
     text: str, file: str = "<string>", limits: Limits = DEFAULT_LIMITS
 ) -> tuple[Spec, YMap]:
-    """Like :func:`load_spec` for text (``extends`` resolves relative to the cwd)."""
+    """Like :func:`load_spec` for text (``import`` resolves relative to ``file``'s folder)."""
+    expr.use_limits(limits)
     tree = _require_mapping(load_text(text, file, limits), file, f"spec '{file}'")
     if "extends" in tree:
         raise SpecError("'extends' needs a spec file on disk", tree.key_loc("extends"))
-    return validate_spec(tree), tree
+    return validate_spec(tree, limits), tree
+
+
+BlockEntry = tuple[BlockDef, YMap, str]
 
 
 def load_libraries(
-    refs: list[str], tree: YMap, file: str, limits: Limits, _seen: tuple[str, ...] = ()
-) -> dict[str, tuple[BlockDef, YMap, str]]:
-    """Load imported block libraries recursively; returns block name → (def, tree, file)."""
-    blocks: dict[str, tuple[BlockDef, YMap, str]] = {}
-    imports = tree.get("import") or []
-    for i, ref in enumerate(refs):
-        loc = imports.item_loc(i) if isinstance(imports, YList) else tree.key_loc("import")
-        path = resolve_path(ref, file, loc)
-        key = str(path.resolve())
-        if key in _seen:
-            raise SpecError(f"import cycle: '{ref}' imports this file again", loc)
-        lib_tree = _require_mapping(load_file(path, limits), str(path), f"library '{ref}'")
+    refs: list[str], tree: YMap, file: str, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, BlockEntry]:
+    """Load imported block libraries recursively; returns block name → (def, tree, file).
+
+    Each library file is read once however often it is imported; every ``import:`` entry
+    followed counts against ``limits.max_imports``.
+    """
+    expr.use_limits(limits)
+    return _Libraries(allowed_roots(file, limits), limits).load(refs, tree, file, ())
+
+
+class _Libraries:
+    """One spec's library loading: the path policy, a cache by real path, and a counter."""
+
+    def __init__(self, roots: tuple[Path, ...], limits: Limits) -> None:
+        self.roots = roots
+        self.limits = limits
+        self.followed = 0
+        self.done: dict[str, dict[str, BlockEntry]] = {}
+
+    def load(
+        self, refs: list[str], tree: YMap, file: str, chain: tuple[str, ...]
+    ) -> dict[str, BlockEntry]:
+        blocks: dict[str, BlockEntry] = {}
+        imports = tree.get("import") or []
+        for i, ref in enumerate(refs):
+            loc = imports.item_loc(i) if isinstance(imports, YList) else tree.key_loc("import")
+            self.followed += 1
+            if self.followed > self.limits.max_imports:
+                raise LimitError(
+                    f"more than {self.limits.max_imports} imports followed "
+                    "(one library imported through many paths?)",
+                    loc,
+                    hint="raise the limit with --max-imports if intended",
+                )
+            origin = loc.file if loc.line > 0 else file  # relative to the file that names it
+            path = resolve_path(ref, origin, loc, self.roots)
+            key = str(real_path(path))
+            if key in chain:
+                raise SpecError(f"import cycle: '{ref}' imports this file again", loc)
+            if key not in self.done:
+                self.done[key] = self._library(ref, path, (*chain, key), loc)
+            for name, entry in self.done[key].items():
+                if name in blocks and blocks[name][2] != entry[2]:
+                    raise SpecError(
+                        f"block '{name}' is defined both in '{blocks[name][2]}' and '{entry[2]}'",
+                        loc,
+                    )
+                blocks[name] = entry
+        return blocks
+
+    def _library(
+        self, ref: str, path: Path, chain: tuple[str, ...], loc: Location
+    ) -> dict[str, BlockEntry]:
+        lib_tree = _read_referenced(path, self.limits, Library, f"library '{ref}'", loc)
         try:
             lib = Library.model_validate(lib_tree)
         except ValidationError as exc:
             raise validation_error(exc, lib_tree, f"library '{ref}'", root=Library) from None
-        nested = load_libraries(lib.import_, lib_tree, str(path), limits, (*_seen, key))
+        nested = self.load(lib.import_, lib_tree, str(path), chain)
         for name, bdef in lib.blocks.items():
             nested[name] = (bdef, lib_tree["blocks"][name], str(path))
-        for name, entry in nested.items():
-            if name in blocks and blocks[name][2] != entry[2]:
-                raise SpecError(
-                    f"block '{name}' is defined both in '{blocks[name][2]}' and '{entry[2]}'", loc
-                )
-            blocks[name] = entry
-    return blocks
+        return nested

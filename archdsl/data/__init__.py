@@ -6,7 +6,7 @@ deep-learning framework.
 
 Example:
     >>> from archdsl.data import Batches, Normalization, load_dataset
-    >>> ds = load_dataset("cifar10", "../shared/datasets")  # doctest: +SKIP
+    >>> ds = load_dataset("cifar10", "~/data")  # doctest: +SKIP
     >>> train = Batches(ds.x_train, ds.y_train, 128, seed=0, flip=True, crop_padding=4,
     ...                 normalization=Normalization.from_data(ds.x_train))  # doctest: +SKIP
     >>> xb, yb = next(train.epoch(0))  # doctest: +SKIP

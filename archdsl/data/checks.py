@@ -75,6 +75,6 @@ def verify_content(dataset: str, arrays: dict[str, npt.NDArray[np.generic]], sou
         if got != known[key]:
             raise DataError(
                 f"{source}: decoded {dataset} {key} has sha256 {got[:16]}..., expected "
-                f"{known[key][:16]}...; the copy is corrupt or not the official one, "
-                "delete it and download it again"
+                f"{known[key][:16]}...; the copy is corrupt or not the official one: "
+                "delete it and download it again (or pass --no-verify to use it as it is)"
             )

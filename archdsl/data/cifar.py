@@ -8,7 +8,7 @@ extracted, and every pickle goes through the restricted unpickler in
 :mod:`archdsl.data.safe_pickle`.
 
 Example:
-    >>> ds = load_cifar10("../shared/datasets/cifar10/cifar-10-batches-py.tar.xz")  # doctest: +SKIP
+    >>> ds = load_cifar10("~/.cache/archdsl/cifar10/cifar-10-python.tar.gz")  # doctest: +SKIP
     >>> ds.x_train.shape, ds.classes[:2]  # doctest: +SKIP
     ((50000, 3, 32, 32), ('airplane', 'automobile'))
 """
@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import lzma
+import os
+import stat
 import tarfile
 import zlib
 from collections.abc import Collection
@@ -37,8 +39,12 @@ CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
-# A batch file is ~31 MB; refuse bigger archive members instead of reading them into memory.
+# A batch file is ~31 MB; refuse bigger members instead of reading them into memory, and stop
+# scanning an archive after more data than any CIFAR-10 copy holds (~180 MB), so a compressed
+# bomb costs neither memory nor minutes of decompression.
 _MAX_MEMBER_BYTES = 64 << 20
+_MAX_ARCHIVE_BYTES = 512 << 20
+_MAX_MEMBERS = 10_000
 
 
 def read_members(source: str | Path, names: Collection[str]) -> dict[str, bytes]:
@@ -53,33 +59,21 @@ def read_members(source: str | Path, names: Collection[str]) -> dict[str, bytes]
     source = Path(source)
     wanted = set(names)
     if source.is_dir():
-        out: dict[str, bytes] = {}
-        for name in sorted(wanted):
-            path = source / name
-            try:
-                out[name] = path.read_bytes()
-            except FileNotFoundError:
-                raise DataError(f"{path}: not found; {WHERE_HINT}") from None
-            except OSError as exc:
-                raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-        return out
+        return {name: _read_member_file(source / name) for name in sorted(wanted)}
     if not source.is_file():
         raise DataError(f"{source}: not found; {WHERE_HINT}")
     found: dict[str, bytes] = {}
     try:
         with tarfile.open(source, mode="r:*") as tar:
-            for member in tar:
+            for count, member in enumerate(tar, 1):
+                _check_scan(source, member, count)
                 base = PurePosixPath(member.name).name
                 if base not in wanted or base in found or not member.isfile():
                     continue
-                if member.size > _MAX_MEMBER_BYTES:
-                    raise DataError(
-                        f"{source}: member {member.name} is too large ({member.size} B)"
-                    )
                 fh = tar.extractfile(member)
                 if fh is None:  # pragma: no cover - isfile() members always have data
                     continue
-                found[base] = fh.read()
+                found[base] = fh.read(_MAX_MEMBER_BYTES + 1)
                 if len(found) == len(wanted):
                     break
     except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError) as exc:
@@ -93,6 +87,33 @@ def read_members(source: str | Path, names: Collection[str]) -> dict[str, bytes]
             f"{source}: archive lacks {', '.join(missing)}; it is not the CIFAR-10 python version"
         )
     return found
+
+
+def _check_scan(source: Path, member: tarfile.TarInfo, count: int) -> None:
+    """Refuse an archive member that is too big, too far in, or one member too many."""
+    if member.size > _MAX_MEMBER_BYTES:
+        raise DataError(f"{source}: member {member.name} is too large ({member.size} B)")
+    if member.offset_data + member.size > _MAX_ARCHIVE_BYTES or count > _MAX_MEMBERS:
+        raise DataError(
+            f"{source}: the archive holds more than any CIFAR-10 copy ({_MAX_ARCHIVE_BYTES} "
+            f"bytes or {_MAX_MEMBERS} members); it is not the CIFAR-10 python version"
+        )
+
+
+def _read_member_file(path: Path) -> bytes:
+    """One batch file of a ``cifar-10-batches-py`` folder: a regular file of sane size."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: not a regular file; a batch must be a plain file")
+        if st.st_size > _MAX_MEMBER_BYTES:
+            raise DataError(f"{path}: too large for a CIFAR-10 batch ({st.st_size} B)")
+        with open(path, "rb") as fh:
+            return fh.read(_MAX_MEMBER_BYTES + 1)
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; {WHERE_HINT}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def decode_batch(data: bytes, source: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -148,10 +169,10 @@ def load_cifar10_batch(
     return decode_batch(data, f"{source}:{batch}")
 
 
-def load_cifar10(source: str | Path, *, verify: bool = False) -> Dataset:
+def load_cifar10(source: str | Path, *, verify: bool = True) -> Dataset:
     """Load all of CIFAR-10 from a ``cifar-10-batches-py`` folder or archive.
 
-    With ``verify=True`` the decoded arrays are checked against the known content hashes
+    With ``verify`` (the default) the decoded arrays are checked against the known content hashes
     (:data:`archdsl.data.sources.CONTENT_SHA256`), which also holds for copies whose batch
     files differ from the official ones only in their ``filenames`` entries.
 

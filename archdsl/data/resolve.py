@@ -12,7 +12,7 @@ else ``~/.cache/archdsl``. Under it, these layouts are recognised (first match w
   directory itself.
 
 Example:
-    >>> ds = load_dataset("mnist", "../shared/datasets")  # doctest: +SKIP
+    >>> ds = load_dataset("mnist", "~/data")  # doctest: +SKIP
     >>> ds.x_train.shape  # doctest: +SKIP
     (60000, 1, 28, 28)
 """
@@ -97,8 +97,8 @@ def find_dataset(name: str, data_dir: str | Path | None = None) -> Path:
         DataError: nothing recognisable was found; the message names the expected path.
 
     Example:
-        >>> find_dataset("cifar10", "../shared/datasets")  # doctest: +SKIP
-        PosixPath('../shared/datasets/cifar10/cifar-10-batches-py.tar.xz')
+        >>> find_dataset("cifar10", "~/data")  # doctest: +SKIP
+        PosixPath('/home/me/data/cifar10/cifar-10-python.tar.gz')
     """
     key = canonical_name(name)
     root = default_data_dir(data_dir)
@@ -129,7 +129,7 @@ def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
     *,
-    verify: bool = False,
+    verify: bool = True,
     download_missing: bool = False,
     progress: ProgressFn | None = None,
 ) -> Dataset:
@@ -137,8 +137,9 @@ def load_dataset(
 
     ``digits`` needs no files (it ships with scikit-learn). For the others the files are looked
     up under the data directory (see the module docstring); with ``download_missing=True`` they
-    are downloaded there (checksum-verified) when absent. ``verify=True`` checks the decoded
-    arrays against the known content hashes.
+    are downloaded there (checksum-verified) when absent. ``verify`` (the default) checks the
+    decoded arrays against the datasets' known content hashes, so a corrupted or altered copy
+    is refused; ``verify=False`` (``--no-verify``) skips it, for a deliberately modified copy.
 
     Raises:
         DataError: unknown name, missing or corrupt files, or a failed verification.

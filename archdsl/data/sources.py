@@ -97,3 +97,14 @@ CONTENT_SHA256: dict[str, dict[str, str]] = {
         "y_test": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
     },
 }
+
+#: The shapes of those arrays (images NHWC, as published): a header that disagrees is refused
+#: before its data is read.
+KNOWN_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {
+    "cifar10": {"x_train": (50000, 32, 32, 3), "y_train": (50000,),
+                "x_test": (10000, 32, 32, 3), "y_test": (10000,)},
+    "mnist": {"x_train": (60000, 28, 28), "y_train": (60000,),
+              "x_test": (10000, 28, 28), "y_test": (10000,)},
+    "fashion_mnist": {"x_train": (60000, 28, 28), "y_train": (60000,),
+                      "x_test": (10000, 28, 28), "y_test": (10000,)},
+}  # fmt: skip
