@@ -6,6 +6,9 @@ STAMP   := $(VENV)/.installed
 # CPU builds: the CPU torch wheel and tensorflow-cpu (never a multi-GB CUDA build in CI).
 FRAMEWORKS ?= torch==2.13.0 tensorflow-cpu==2.21.0 'keras>=3.3'
 PYTEST_ARGS ?=
+# The real datasets, where a checkout has them beside it (tests that need them skip otherwise).
+ARCHDSL_DATA ?= $(if $(wildcard ../shared/datasets),$(abspath ../shared/datasets),)
+export ARCHDSL_DATA
 
 .PHONY: setup test test-slow test-jax lint typecheck demo bench docs clean
 
@@ -16,6 +19,9 @@ $(STAMP): pyproject.toml
 	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq >/dev/null && apt-get install -y -qq graphviz >/dev/null) || \
 	  echo "note: Graphviz 'dot' not found; diagrams will be written as .dot files"; }
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: chromium not found; the HTML diagram's browser tests will be skipped"; }
 	touch $(STAMP)
 
 setup: $(STAMP)

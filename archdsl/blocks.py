@@ -132,7 +132,8 @@ def check_call(kind: str, frame: Frame, limits: Limits, loc: Location) -> None:
         chain = " → ".join((*frame.stack, kind))
         raise SpecError(f"recursive block: {chain}", loc, hint="a block cannot contain itself")
     if len(frame.stack) >= limits.max_block_depth:
-        raise LimitError(f"blocks nested deeper than {limits.max_block_depth}", loc)
+        raise LimitError(f"blocks nested deeper than {limits.max_block_depth}", loc,
+                         hint="raise the limit with --max-block-depth if intended")
 
 
 @dataclass

@@ -9,6 +9,7 @@ shape-inferred as soon as it is added (so a block can read ``$in_channels``) and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,6 +91,13 @@ class Builder(Wiring):
                     "input shape must be a list of positive integers (C, *spatial), "
                     f"received {resolved}",
                     loc,
+                )
+            if math.prod(resolved) > self.limits.max_tensor_elements:
+                raise LimitError(
+                    f"input '{name}' {resolved} has {math.prod(resolved)} elements per sample, "
+                    f"more than the limit of {self.limits.max_tensor_elements}",
+                    loc,
+                    hint="raise the limit with --max-tensor-elements if intended",
                 )
             self._add(name, "input", None, {}, [], loc, frame.scope, tuple(resolved))
             frame.scope.names[name] = name

@@ -205,7 +205,21 @@ def compile_spec(
     """Expand, build and run all passes on a validated spec.
 
     ``input_shapes`` replaces the spec's input shape(s), e.g. to run a zoo model at 64×64.
+    Every expression is evaluated under ``limits`` (``--max-expr-chars``, ``--max-expr-items``).
     """
+    from archdsl.expr import limits_scope
+
+    with limits_scope(limits):
+        return _compile(spec, tree, overrides, limits, input_shapes)
+
+
+def _compile(
+    spec: Spec,
+    tree: YMap,
+    overrides: dict[str, Any] | None,
+    limits: Limits,
+    input_shapes: list[list[int]] | None,
+) -> Graph:
     if input_shapes is not None:
         spec = _with_inputs(spec, input_shapes)
     args = _apply_overrides(spec, overrides or {})

@@ -42,6 +42,7 @@ def infer_node(g: nx.DiGraph, node_id: str, limits: Limits) -> None:
             f"node '{node_id}' outputs {math.prod(result.shape)} elements per sample, "
             f"more than the limit of {limits.max_tensor_elements}",
             node.loc,
+            hint="raise the limit with --max-tensor-elements if intended",
         )
     update(g, node_id, shape=result.shape, attrs=result.attrs)
 

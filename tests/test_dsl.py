@@ -304,3 +304,21 @@ def test_top_level_defaults_reaching_into_a_library_are_reported(tmp_path):
     own = archdsl.loads(spec.replace("import: [lib/se.yaml]\n", "").replace(
         "  - squeeze_excitation: {squeeze: 2, id: s}\n", ""), "specs/t.yaml")
     assert own.notes == []
+
+
+@pytest.mark.parametrize("line", [
+    "leaky_relu: {negative_slope: .nan}", "elu: {alpha: .inf}", "batchnorm: {eps: .inf}",
+    "layer_norm: {eps: .nan}", "group_norm: {groups: 1, eps: .inf}", "scale: {factor: -.inf}",
+    "layer_scale: {init: .nan}", "pad: {pads: [[0, 0], [1, 1], [1, 1]], value: .nan}",
+])
+def test_non_finite_numeric_arguments_are_refused(line):
+    with pytest.raises(archdsl.SpecError, match="finite number"):
+        net(f"  - {line}\n", "[3, 4, 4]")
+
+
+def test_an_expression_built_input_is_bounded_by_the_tensor_limit():
+    with pytest.raises(archdsl.ArchdslError) as err:
+        archdsl.loads('archdsl: 1\nname: t\ninput: [3, "${2**40}", 1]\nbody:\n  - relu: {}\n',
+                      "t.yaml")
+    assert "more than the limit of" in str(err.value)
+    assert "--max-tensor-elements" in err.value.hint

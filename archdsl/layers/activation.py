@@ -11,17 +11,18 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt
 
+from archdsl.finite import FiniteFloat
 from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, register
 
 
 class LeakyReluParams(Params):
-    negative_slope: float = Field(
+    negative_slope: FiniteFloat = Field(
         0.01, description="slope for x < 0 (PyTorch 0.01; Keras layer 0.3)"
     )
 
 
 class EluParams(Params):
-    alpha: float = Field(1.0, description="scale of the negative part")
+    alpha: FiniteFloat = Field(1.0, description="scale of the negative part")
 
 
 class GeluParams(Params):

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
 
+from archdsl.finite import FiniteFloat
 from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, register
 from archdsl.layers.constants import constant
 from archdsl.layers.geometry import NonNegInt, PosInt
@@ -43,7 +44,7 @@ class PadParams(Params):
     pads: list[Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]] = Field(
         description="[before, after] for every axis, batch excluded"
     )
-    value: float = Field(0.0, description="the constant padded in")
+    value: FiniteFloat = Field(0.0, description="the constant padded in")
 
 
 class RollParams(Params):

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from archdsl.finite import PositiveFiniteFloat
 from archdsl.layers.base import (
     Inferred,
     Layer,
@@ -33,7 +34,7 @@ from archdsl.layers.geometry import PosInt
 
 class BatchNormParams(Params):
     momentum: float = Field(0.1, gt=0, lt=1, description="PyTorch convention; Keras gets 1 − m")
-    eps: float = Field(1e-5, gt=0, description="added to the variance")
+    eps: PositiveFiniteFloat = Field(1e-5, description="added to the variance")
     scale: bool = Field(True, description="learn γ")
     center: bool = Field(True, description="learn β")
 
@@ -69,12 +70,16 @@ class LayerNormParams(Params):
         description="'last': the last axis, as PyTorch's nn.LayerNorm on tokens (L, D); "
         "'channels': the channels of a (C, *S) map at every position (ConvNeXt's LayerNorm2d)",
     )
-    eps: float = Field(1e-5, gt=0, description="added to the variance (PyTorch 1e-5, Keras 1e-3)")
+    eps: PositiveFiniteFloat = Field(
+        1e-5, description="added to the variance (PyTorch 1e-5, Keras 1e-3)"
+    )
 
 
 class GroupNormParams(Params):
     groups: PosInt = Field(description="channel groups; the channels must divide by it")
-    eps: float = Field(1e-5, gt=0, description="added to the variance (PyTorch 1e-5, Keras 1e-3)")
+    eps: PositiveFiniteFloat = Field(
+        1e-5, description="added to the variance (PyTorch 1e-5, Keras 1e-3)"
+    )
 
 
 @register

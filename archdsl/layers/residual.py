@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from archdsl.finite import FiniteFloat
 from archdsl.layers.base import Layer, Params, Shape, Weight, register
 
 
@@ -25,7 +26,7 @@ class StochasticDepthParams(Params):
 
 
 class LayerScaleParams(Params):
-    init: float = Field(1e-6, description="initial value of every γ (ConvNeXt: 1e-6)")
+    init: FiniteFloat = Field(1e-6, description="initial value of every γ (ConvNeXt: 1e-6)")
     axis: Literal["channels", "last"] = Field(
         "channels", description="'channels' of a (C, *S) map, or the 'last' axis of tokens"
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field
 
+from archdsl.finite import FiniteFloat
 from archdsl.layers.base import (
     Inferred,
     Layer,
@@ -40,7 +41,7 @@ class ZeroPaddingParams(Params):
 
 
 class ScaleParams(Params):
-    factor: float = Field(description="constant multiplier, e.g. Inception-ResNet's 0.17")
+    factor: FiniteFloat = Field(description="constant multiplier, e.g. Inception-ResNet's 0.17")
 
 
 class ChannelShuffleParams(Params):

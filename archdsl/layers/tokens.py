@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from archdsl.finite import PositiveFiniteFloat
 from archdsl.layers.base import Inferred, Layer, Params, Shape, ShapeRuleError, Weight, register
 from archdsl.layers.constants import constant
 from archdsl.layers.conv import nested_shape
@@ -28,7 +29,9 @@ class ParameterParams(Params):
     init: Literal["zeros", "ones", "normal", "trunc_normal"] = Field(
         "zeros", description="its initializer (the spec's init scheme does not apply)"
     )
-    std: float = Field(0.02, gt=0, description="standard deviation of 'normal'/'trunc_normal'")
+    std: PositiveFiniteFloat = Field(
+        0.02, description="standard deviation of 'normal'/'trunc_normal'"
+    )
     fixed: str | list[Any] | None = Field(
         None,
         description="constant values: nested lists or a named constant such as "
