@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a check failed (``expect:`` mismatch, crosscheck out of
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
@@ -14,10 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
-from archdsl.errors import ArchdslError
+from archdsl.errors import ArchdslError, printable
 from archdsl.source import DEFAULT_LIMITS, Limits
 
 Command = Callable[[argparse.Namespace], int]
+#: The garbage collector's thresholds while a command runs (mypy's choice).
+GC_THRESHOLD = (200_000, 30, 30)
 
 #: Modules under archdsl/commands/, one per group of sub-commands (imported lazily by main).
 COMMAND_MODULES = (
@@ -25,6 +28,25 @@ COMMAND_MODULES = (
     "archdsl.commands.backend",
     "archdsl.commands.train",
     "archdsl.commands.importer",
+)
+#: Which module defines each sub-command, so ``archdsl check`` imports only the core commands
+#: (start-up time); tests/test_cli.py checks it against what the modules register.
+COMMAND_HOMES = {
+    "check": "archdsl.commands.core",
+    "expand": "archdsl.commands.core",
+    "schema": "archdsl.commands.core",
+    "render": "archdsl.commands.core",
+    "list": "archdsl.commands.core",
+    "build": "archdsl.commands.backend",
+    "crosscheck": "archdsl.commands.backend",
+    "train": "archdsl.commands.train",
+    "ablate": "archdsl.commands.train",
+    "import-weights": "archdsl.commands.importer",
+}
+#: What a spec argument is, in every command's ``--help``.
+SPEC_HELP = (
+    "the YAML spec file, or the name of a spec shipped with archdsl (resnet50, "
+    "efficientnet_b0, ...: `archdsl list` shows them), used when no such file exists"
 )
 COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 
@@ -42,8 +64,28 @@ def command(
 
 
 # ---------------------------------------------------------------------------- shared options
+#: Limits whose flag is not their field's name: the YAML nesting limit is ``--max-yaml-depth``
+#: (``--max-depth`` still works), apart from the diagrams' and tables' ``--depth``.
+LIMIT_FLAGS = {"max_depth": "max_yaml_depth"}
+
+
+def spec_path(text: str) -> str:
+    """The spec argument of a command: a file, or the name of a shipped spec (``resnet50``).
+
+    Raises :class:`argparse.ArgumentTypeError` for a name that is neither, naming the closest
+    shipped specs.
+    """
+    from archdsl.zoo import resolve
+
+    try:
+        return resolve(text)
+    except ArchdslError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        raise argparse.ArgumentTypeError(printable(exc.message + hint, 500)) from None
+
+
 def add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="the YAML spec file")
+    p.add_argument("spec", type=spec_path, metavar="SPEC", help=SPEC_HELP)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -63,8 +105,23 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
     )
     lim = p.add_argument_group("limits (untrusted specs)")
     for f in fields(Limits):
-        flag = "--" + f.name.replace("_", "-")
-        lim.add_argument(flag, type=int, default=None, metavar="N", help=f"default {f.default:,}")
+        if f.name == "allow_paths":  # a list of folders, not a number: --allow-path below
+            continue
+        flag = "--" + LIMIT_FLAGS.get(f.name, f.name).replace("_", "-")
+        lim.add_argument(flag, dest=f.name, type=int, default=None, metavar="N",
+                         help=f"default {f.default:,}")
+        if f.name in LIMIT_FLAGS:  # the flag's former name still works (not listed)
+            lim.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=int,
+                             help=argparse.SUPPRESS)
+    lim.add_argument(
+        "--allow-path",
+        dest="allow_paths",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="let extends:/import: read files under DIR too (repeatable); by default only the "
+        "spec's own folder tree and archdsl's shipped library",
+    )
 
 
 def add_data_args(p: argparse.ArgumentParser, when: str = "") -> None:
@@ -95,6 +152,17 @@ def data_changes(ns: argparse.Namespace) -> dict[str, Any]:
     return {"dataset": canonical_name(ns.data)}
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, received {value}")
+    return value
+
+
 def _shape(text: str) -> list[int]:
     try:
         dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
@@ -119,8 +187,9 @@ def load_graph(ns: argparse.Namespace) -> Any:
 
 
 # ---------------------------------------------------------------------------- main
-def build_parser() -> argparse.ArgumentParser:
-    _load_plugins()
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command, or only of ``command`` (faster: imports one module)."""
+    _load_plugins(command)
     parser = argparse.ArgumentParser(
         prog="archdsl",
         description="Compile a YAML CNN spec: shapes, params, MACs, diagrams, PyTorch and Keras.",
@@ -132,23 +201,45 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (fn, configure, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        configure(p)
+        if command in (None, name) or command not in COMMANDS:  # only the options in use
+            configure(p)
         p.set_defaults(func=fn)
     return parser
 
 
-def _load_plugins() -> None:
-    """Import the command modules; each registers its sub-commands with :func:`command`."""
+def _load_plugins(command: str | None = None) -> None:
+    """Import the command modules (only ``command``'s when it is known); each registers its
+    sub-commands with :func:`command`."""
     import importlib
 
-    for mod in COMMAND_MODULES:
+    home = COMMAND_HOMES.get(command or "")
+    for mod in (home,) if home else COMMAND_MODULES:
         importlib.import_module(mod)
 
 
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word), if it starts with one."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``archdsl`` command; returns the exit code."""
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    """Entry point of the ``archdsl`` command; returns the exit code.
+
+    While it runs, the garbage collector's first threshold is raised to :data:`GC_THRESHOLD`
+    (as mypy does): the imports and the compiler build many long-lived objects, and the
+    default threshold would scan them again and again (a quarter of ``archdsl check``'s time).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        gc.set_threshold(*before)
+
+
+def _run(args: list[str]) -> int:
+    parser = build_parser(_command_name(args))
+    ns = parser.parse_args(args)
     if not getattr(ns, "func", None):
         parser.print_help()
         return 2

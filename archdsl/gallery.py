@@ -6,8 +6,8 @@ Run ``python -m archdsl.gallery`` from the repository root after adding or chang
 the gallery is out of date.
 
 Small specs are drawn in full. A spec whose full drawing has more than :data:`MAX_BOXES` boxes
-is drawn at the deepest block depth that stays within it (depth 1: top-level blocks as
-clusters, blocks inside them collapsed; depth 0: every top-level block one box).
+is drawn at the deepest block depth that stays within it (depth 2: top-level blocks as
+clusters, blocks inside them collapsed; depth 1: every top-level block one box).
 
 Graphviz output differs between Graphviz versions, so the SVGs are not compared byte for byte:
 each SVG carries the SHA-256 of the DOT text it was drawn from (a comment, :data:`DIGEST_TAG`),
@@ -37,7 +37,7 @@ import yaml
 
 from archdsl.fsutil import atomic_write_bytes, atomic_write_text
 from archdsl.graph import Graph, load
-from archdsl.render import diagram, to_dot
+from archdsl.render import diagram, run_dot, to_dot
 from archdsl.render_style import macs_text
 from archdsl.spec import builtin_specs_dir
 
@@ -92,15 +92,15 @@ def _nesting(graph: Graph) -> int:
 
 def choose_depth(graph: Graph, max_boxes: int = MAX_BOXES) -> tuple[int | None, int]:
     """``(depth, boxes)``: ``None`` (full drawing) if it has at most ``max_boxes`` boxes, else
-    the deepest block depth whose drawing fits (at least 0)."""
+    the deepest block depth whose drawing fits (at least 1)."""
     full = len(diagram(graph, None).boxes)
     if full <= max_boxes:
         return None, full
-    for depth in range(_nesting(graph) - 1, 0, -1):
+    for depth in range(_nesting(graph), 1, -1):
         boxes = len(diagram(graph, depth).boxes)
         if boxes <= max_boxes:
             return depth, boxes
-    return 0, len(diagram(graph, 0).boxes)
+    return 1, len(diagram(graph, 1).boxes)
 
 
 def _extends(path: Path) -> str | None:
@@ -136,9 +136,7 @@ def svg_digest(svg: str) -> str | None:
 
 def draw_svg(entry: Entry) -> bytes:
     """Run Graphviz ``dot`` on the entry's DOT text; the SVG gets the digest comment."""
-    import graphviz
-
-    data = graphviz.Source(entry.dot, engine="dot").pipe(format="svg").decode("utf-8")
+    data = run_dot(entry.dot, "svg").decode("utf-8")
     comment = f"<!-- {DIGEST_TAG} {entry.digest} (python -m archdsl.gallery) -->\n"
     at = data.find("<svg")
     data = data[:at] + comment + data[at:] if at >= 0 else comment + data
@@ -169,7 +167,8 @@ def markdown(entries: Sequence[Entry], specs_link: str = "../specs") -> str:
         "",
         "Each diagram is `archdsl render` of the spec. Boxes are layers (id, type, key "
         "arguments, parameters), edges carry the tensor shape, dashed blue edges are skip "
-        "connections, and clusters are block instances. Specs whose full drawing has more than "
+        "connections (shortcuts around the longest path into a merge), and clusters are block "
+        "instances. Specs whose full drawing has more than "
         f"{MAX_BOXES} boxes are drawn with deeper blocks collapsed into one box each; "
         "`archdsl render SPEC` draws every layer.",
         "",

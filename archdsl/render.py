@@ -129,10 +129,15 @@ def _node_stmt(box: Box, graph: Graph) -> str:
             f"tooltip={tip}];")
 
 
-def _emit_cluster(cluster: Cluster, graph: Graph, out: list[str], indent: str) -> None:
+def _emit_cluster(
+    cluster: Cluster, graph: Graph, out: list[str], indent: str, ids: dict[str, str] | None
+) -> None:
     for child in cluster.children:
         if isinstance(child, Box):
-            out.append(indent + _node_stmt(child, graph))
+            stmt = _node_stmt(child, graph)
+            if ids is not None:  # the SVG element id, for the HTML page
+                stmt = f'{stmt[:-2]}, id="{ids[child.name]}"];'
+            out.append(indent + stmt)
             continue
         label = (f"<b>{st.html(child.local)}</b>: "
                  f'<font color="{st.INK_2}">{st.html(child.block)}</font>')
@@ -141,7 +146,7 @@ def _emit_cluster(cluster: Cluster, graph: Graph, out: list[str], indent: str) -
         out.append(f"{indent}subgraph {st.quote('cluster_' + child.inst)} {{")
         out.append(f'{indent}  graph [label=<{label}>, fillcolor="{fill}", fontsize=12, '
                    f"tooltip={tip}];")
-        _emit_cluster(child, graph, out, indent + "  ")
+        _emit_cluster(child, graph, out, indent + "  ", ids)
         out.append(f"{indent}}}")
 
 
@@ -164,8 +169,11 @@ def to_dot(graph: Graph, *, depth: int | None = None, rankdir: str = "TB") -> st
     return dot_text(graph, diagram(graph, depth), depth, rankdir)
 
 
-def dot_text(graph: Graph, d: Diagram, depth: int | None, rankdir: str) -> str:
-    """The DOT text of a diagram ``d`` of ``graph`` drawn at ``depth`` (see :func:`to_dot`)."""
+def dot_text(
+    graph: Graph, d: Diagram, depth: int | None, rankdir: str, ids: dict[str, str] | None = None
+) -> str:
+    """The DOT text of a diagram ``d`` of ``graph`` drawn at ``depth`` (see :func:`to_dot`);
+    ``ids`` gives boxes an SVG element id (by DOT name)."""
     p = graph.params
     subtitle = f"{st.count_text(p['total'])} params"
     if p["non_trainable"]:
@@ -187,7 +195,7 @@ def dot_text(graph: Graph, d: Diagram, depth: int | None, rankdir: str) -> str:
         f"  edge [fontname={font}, fontsize=8, fontcolor=\"{st.INK_3}\", "
         f'color="{st.EDGE}", arrowsize=0.6, penwidth=0.9];',
     ]
-    _emit_cluster(d.root, graph, out, "  ")
+    _emit_cluster(d.root, graph, out, "  ", ids)
     for e in d.edges:
         attrs = f'label=" {st.shape_text(e.shape)}"'
         if e.skip:
@@ -266,14 +274,19 @@ def render(graph: Graph, output_path: str | Path, *, depth: int | None = None,
     if fmt == ".dot":
         atomic_write_text(path, text)
         return path
+    if fmt == ".html":
+        from archdsl.render_html import dot_ids, page
+
+        try:
+            svg = run_dot(dot_text(graph, d, depth, rankdir, dot_ids(d)), "svg")
+        except FileNotFoundError:
+            raise _missing(path, text, "svg") from None
+        atomic_write_text(path, page(graph, d, svg.decode("utf-8")))
+        return path
     try:
-        data = run_dot(text, "svg" if fmt == ".html" else fmt[1:], dpi if fmt == ".png" else None)
+        data = run_dot(text, fmt[1:], dpi if fmt == ".png" else None)
     except FileNotFoundError:
         raise _missing(path, text, fmt[1:]) from None
-    if fmt == ".html":
-        from archdsl.render_html import page
-
-        data = page(graph, d, data.decode("utf-8")).encode("utf-8")
     atomic_write_bytes(path, data)
     return path
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 import yaml
 
 import archdsl
@@ -60,3 +67,163 @@ def test_input_shape_override(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["input_shapes"] == [[3, 64, 64]] and out["output_shapes"] == [[1000]]
     assert out["params"]["trainable"] == 11_689_512
+
+
+# ---------------------------------------------------------------------------- the table
+ROOT = Path(__file__).resolve().parents[1]
+ROW = re.compile(r"^│ (.+?) │ (.+?) │ (.+?) │ +([\d,]*) │ +([\d,]*) │ +(\S*) │$")
+
+
+def run_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    """``archdsl ARGS`` as a fresh process with stdout a pipe (not a terminal)."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "archdsl", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, check=False)
+
+
+def test_piped_table_is_whole():
+    """Through a pipe the table is as wide as its content, whatever COLUMNS says: every id,
+    type and digit is there, one line per node, and the totals line is unbroken."""
+    res = run_cli("check", "specs/inception_v3.yaml", columns=40)
+    assert res.returncode == 0, res.stderr
+    g = archdsl.load(ROOT / "specs" / "inception_v3.yaml")
+    lines = res.stdout.splitlines()
+    rows = [m.groups() for m in map(ROW.match, lines) if m]
+    assert [r[0].strip() for r in rows[:-1]] == list(g) and rows[-1][0].strip() == "total"
+    assert "…" not in res.stdout
+    assert len({len(ln) for ln in lines[1:-2]}) == 1  # every table line equally wide
+    conv = g["Mixed_7c.branch3x3dbl_1.conv"]
+    row = next(r for r in rows if r[0].strip() == conv.id)
+    assert row[3] == f"{conv.trainable:,}" and row[4] == f"{conv.macs:,}"
+    p = g.params
+    assert lines[-2] == (f"params: {p['trainable']:,} trainable + {p['non_trainable']:,} "
+                         f"non-trainable = {p['total']:,}   MACs: {g.macs:,}")
+
+
+def test_width_folds_names_never_numbers(capsys):
+    assert main(["check", "specs/resnet18.yaml", "--width", "84"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    table = [ln for ln in out if ln[:1] in "┏┃┡│├└"]
+    assert table and all(len(ln) <= 84 for ln in table)
+    assert "11,699,112" in "".join(table) and "1,814,073,344" in "".join(table)
+    folded = [ln for ln in table if ln.startswith("│ ") and ln.split("│")[4].strip() == ""]
+    assert folded  # continuation lines of folded ids
+    assert "…" not in "\n".join(out)
+
+
+def test_terminal_width_is_used_on_a_terminal(capsys, monkeypatch):
+    import shutil as sh
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(sh, "get_terminal_size", lambda *a: os.terminal_size((80, 24)))
+    assert main(["check", "specs/resnet18.yaml"]) == 0
+    table = [ln for ln in capsys.readouterr().out.splitlines() if ln[:1] in "┏┃│└"]
+    assert max(map(len, table)) == 80
+
+
+def test_check_depth_collapses_blocks_like_torchinfo(capsys):
+    assert main(["check", "specs/resnet18.yaml", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    g = archdsl.load(ROOT / "specs" / "resnet18.yaml")
+    rows = {m.group(1).strip(): m.groups() for m in map(ROW.match, out.splitlines()) if m}
+    members = [g[n] for n in g if g[n].scope and g[n].scope[0][0] == "layer2.0"]
+    params = sum(n.trainable + n.non_trainable for n in members)
+    assert rows["layer2.0"][1].strip() == "basic"
+    assert rows["layer2.0"][2].strip() == "128×28×28"
+    assert rows["layer2.0"][3] == f"{params:,}"
+    assert rows["layer2.0"][4] == f"{sum(n.macs for n in members):,}"
+    assert "layer2.0.conv1" not in rows and "fc" in rows and "conv1" in rows
+    assert rows["total"][3] == "11,699,112"  # the totals do not change
+    assert len(rows) == 1 + 4 + 8 + 2 + 1  # input, stem, 8 blocks, pool and fc, total
+    with pytest.raises(SystemExit) as info:
+        main(["check", "specs/resnet18.yaml", "--depth", "0"])
+    assert info.value.code == 2
+    assert "--depth: expected a number of at least 1, received 0" in capsys.readouterr().err
+
+
+def test_memory_estimate_in_text_and_json(capsys):
+    # digits: input 1×8×8 = 64 values; 5,002 layer outputs; 6,234 parameters; float32
+    assert main(["check", "specs/digits_cnn.yaml", "--json", "--batch", "32"]) == 0
+    mem = json.loads(capsys.readouterr().out)["memory"]
+    assert mem == {"dtype": "float32", "batch": 32, "input_bytes": 64 * 32 * 4,
+                   "activation_bytes": 5_002 * 32 * 4, "param_bytes": 6_234 * 4,
+                   "total_bytes": (64 + 5_002) * 32 * 4 + 6_234 * 4}
+    assert main(["check", "specs/digits_cnn.yaml", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["memory"]["activation_bytes"] == 5_002 * 4
+    assert main(["check", "specs/digits_cnn.yaml", "--batch", "32"]) == 0
+    out = capsys.readouterr().out
+    assert ("memory (float32, batch 32): input 8.19 kB, activations 640 kB, params 24.9 kB, "
+            "total 673 kB") in out
+    assert main(["check", "specs/digits_cnn.yaml"]) == 0
+    assert "memory" not in capsys.readouterr().out
+
+
+def test_20000_node_table_is_fast():
+    from archdsl.report import summary_text
+
+    body = "".join("  - relu: {}\n" for _ in range(19_999))
+    g = archdsl.loads(f"archdsl: 1\nname: big\ninput: [4]\nbody:\n{body}", "big.yaml")
+    assert len(g) == 20_000
+    start = time.perf_counter()
+    text = summary_text(g)
+    seconds = time.perf_counter() - start
+    assert text.count("\n│ relu_") == 19_999 and seconds < 2.0, seconds
+
+
+def test_control_characters_never_reach_the_terminal():
+    from archdsl.ir import update
+    from archdsl.report import summary_text
+
+    g = archdsl.load(ROOT / "specs" / "cifar10_cnn.yaml")
+    g.spec.name = "evil\x1b]0;pwned\x07\ud800"
+    update(g.nx, "block1.conv1", type="conv2d")
+    text = summary_text(g, depth=1)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "evil\\x1b]0;pwned\\x07\\ud800" in text
+    text.encode("utf-8")
+
+
+# ---------------------------------------------------------------------------- options, start-up
+def test_yaml_nesting_limit_is_max_yaml_depth(capsys, tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("archdsl: 1\nname: d\ninput: [1]\nbody:\n  - relu: {}\ndoc: " + "[" * 30
+                    + "]" * 30 + "\n")
+    for flag in ("--max-yaml-depth", "--max-depth"):  # the old name still works
+        assert main(["check", str(deep), flag, "10"]) == 2
+        assert "nesting deeper than 10 levels" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["check", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--max-yaml-depth N" in text and "--max-depth" not in text
+    assert "--depth N" in text and "a spec shipped with archdsl" in text
+
+
+def test_command_homes_match_the_registry():
+    from archdsl import cli
+
+    cli.build_parser()  # every command module
+    assert {name: cli.COMMANDS[name][0].__module__ for name in cli.COMMANDS} == cli.COMMAND_HOMES
+
+
+def test_check_imports_only_what_it_needs():
+    code = ("import sys, io, contextlib; from archdsl.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['check', 'specs/resnet18.yaml', '--json'])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('rich', 'torch', 'tensorflow', 'keras', 'matplotlib', 'graphviz') "
+            "or m.startswith(('archdsl.commands.', 'archdsl.training', 'archdsl.render'))))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
+    assert res.stdout.strip() == "['archdsl.commands.core', 'archdsl.render_style']"
+
+
+def test_guide_lists_every_optimizer_and_schedule():
+    from typing import get_args
+
+    from archdsl.trainconfig import OptimizerConfig, ScheduleConfig
+
+    guide = (ROOT / "docs" / "guide.md").read_text(encoding="utf-8")
+    for model, heading in ((OptimizerConfig, "optimizer"), (ScheduleConfig, "schedule")):
+        table = guide.split(f"| `{heading}: {{name: ...}}` |", 1)[1].split("\n\n", 1)[0]
+        listed = re.findall(r"^\| `(\w+)` \|", table, re.M)
+        assert listed == list(get_args(model.model_fields["name"].annotation)), heading

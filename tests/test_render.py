@@ -1,5 +1,6 @@
-"""Diagrams: golden DOT files, determinism, depth collapsing, skip edges, SVG through Graphviz,
-the missing-``dot`` path and argument errors.
+"""Diagrams: golden DOT files, determinism, depth collapsing, skip edges chosen from the
+structure, escaping of hostile names, SVG/PNG through Graphviz, the size limit, the missing-
+and failing-``dot`` paths and argument errors. (The HTML page: tests/test_render_html.py.)
 
 Regenerate the golden files after an intended change of the drawing with
 ``ARCHDSL_UPDATE_GOLDEN=1 pytest tests/test_render.py`` and review the diff.
@@ -136,10 +137,10 @@ def check_golden(name: str, text: str) -> None:
     ("golden", "which", "depth"),
     [
         ("cifar10_cnn.dot", "cifar", None),
-        ("cifar10_cnn_depth0.dot", "cifar", 0),
+        ("cifar10_cnn_depth1.dot", "cifar", 1),
         ("residual_concat.dot", "residual", None),
-        ("residual_concat_depth0.dot", "residual", 0),
         ("residual_concat_depth1.dot", "residual", 1),
+        ("residual_concat_depth2.dot", "residual", 2),
     ],
 )
 def test_golden_dot(golden, which, depth, request):
@@ -162,7 +163,7 @@ def test_golden_files_are_valid_dot_syntax():
 # ---------------------------------------------------------------------------- determinism
 def test_two_runs_identical(cifar, residual):
     for g in (cifar, residual):
-        for depth in (None, 0, 1):
+        for depth in (None, 1, 2):
             assert to_dot(g, depth=depth) == to_dot(g, depth=depth)
     again = archdsl.loads(RESIDUAL, "residual.yaml")
     assert to_dot(again) == to_dot(residual)
@@ -248,24 +249,72 @@ def test_category_colours(cifar):
     assert len(fills) == len(render_style.STYLES)  # categories are told apart
 
 
+def dashed(text: str) -> set[tuple[str, str]]:
+    return {k for k, attrs in edges(text).items() if "style=dashed" in attrs}
+
+
 def test_skip_edges_are_styled(residual, cifar):
     e = edges(to_dot(residual))
-    dashed = {k for k, attrs in e.items() if "style=dashed" in attrs}
-    assert dashed == {
-        ("stem", "stage1.down.proj"),  # the projection shortcut reads the block input
-        ("stage1.down.main", "stage1.down.add_1"),  # proj was defined in between
-        ("stage1.down.relu_2", "stage1.se_1.scaled"),  # SE: x · gate
-        ("stage1.se_1.scaled", "mix.b3"),
-        ("stage1.se_1.scaled", "mix.pool"),
-        ("mix.b1", "mix.cat"),
-        ("mix.b3", "mix.cat"),
-    }
-    for k in dashed:
+    assert dashed(to_dot(residual)) == {
+        # the projection shortcut, from where it forks to the add: shorter than the main path
+        ("stem", "stage1.down.proj"),
+        ("stage1.down.proj", "stage1.down.add_1"),
+        ("stage1.down.relu_2", "stage1.se_1.scaled"),  # SE: x · gate bypasses the gate's path
+    }  # the main path and Inception-style concatenated branches stay solid
+    for k in dashed(to_dot(residual)):
         assert f'color="{render_style.SKIP_EDGE}"' in e[k]
         assert "constraint" not in e[k]  # skip edges still shape the layout
-    assert ("stage1.down.proj", "stage1.down.add_1") in e
-    assert "style=dashed" not in e[("stage1.down.proj", "stage1.down.add_1")]
+    assert "style=dashed" not in e[("stage1.down.main", "stage1.down.add_1")]
     assert not any("dashed" in a for a in edges(to_dot(cifar)).values())  # a plain chain
+
+
+RESNET_BLOCK = """\
+archdsl: 1
+name: order
+input: [8, 16, 16]
+body:
+  - conv2d: {filters: 8, kernel: 3, padding: same, id: stem}
+{branches}
+  - add: {from: [main, proj], id: sum}
+  - conv2d: {filters: 16, kernel: 1, id: c}
+  - add: {from: [sum, c], id: identity}
+"""
+MAIN = """\
+  - conv2d: {from: stem, filters: 16, kernel: 3, stride: 2, padding: same, id: a}
+  - batchnorm: {}
+  - relu: {}
+  - conv2d: {filters: 16, kernel: 3, padding: same, id: b}
+  - batchnorm: {id: main}"""
+PROJ = "  - conv2d: {from: stem, filters: 16, kernel: 1, stride: 2, id: proj}"
+
+
+def test_skip_edges_follow_the_structure_not_the_drawing_order():
+    """The projection shortcut is dashed whether it is written before or after the main path,
+    and an identity shortcut (an edge that bypasses a longer path) is dashed."""
+    want = {("stem", "proj"), ("proj", "sum"), ("sum", "identity")}
+    for branches in (MAIN + "\n" + PROJ, PROJ + "\n" + MAIN):
+        text = to_dot(archdsl.loads(RESNET_BLOCK.replace("{branches}", branches), "order.yaml"))
+        assert dashed(text) == want, branches
+
+
+@pytest.mark.parametrize(("spec", "dashed_edges", "solid_edges"), [
+    ("resnet50.yaml", {("maxpool", "layer1.0.downsample.0"),
+                       ("layer1.0.downsample.0", "layer1.0.downsample.1"),
+                       ("layer1.0.downsample.1", "layer1.0.add"),
+                       ("layer1.0.relu3", "layer1.1.add")},
+     {("layer1.0.bn3", "layer1.0.add"), ("maxpool", "layer1.0.conv1")}),
+    ("inception_v3.yaml", set(), {("Mixed_5b.branch1x1.relu", "Mixed_5b.concat"),
+                                  ("Mixed_5b.branch_pool.relu", "Mixed_5b.concat")}),
+    ("se_resnet50.yaml", {("layer1.0.bn3", "layer1.0.se.scale")},
+     {("layer1.0.se.gate", "layer1.0.se.scale")}),
+])
+def test_skip_edges_of_zoo_models(spec, dashed_edges, solid_edges):
+    text = to_dot(archdsl.load(ROOT / "specs" / spec))
+    found = dashed(text)
+    assert dashed_edges <= found
+    assert not solid_edges & found and solid_edges <= set(edges(text))
+    if not dashed_edges:  # Inception: parallel branches into a concat are peers
+        assert found == set()
 
 
 def test_several_inputs_and_outputs():
@@ -284,9 +333,9 @@ def test_several_inputs_and_outputs():
         """))
     text = to_dot(g)
     e = edges(text)
-    assert "style=dashed" not in e[("image", "feat")]  # an input's first use is not a skip
+    assert "style=dashed" not in e[("image", "feat")]
     assert "style=dashed" not in e[("meta", "m")]
-    assert "style=dashed" in e[("joint", "head_b")]
+    assert "style=dashed" not in e[("joint", "head_b")]  # a second head is not a shortcut
     assert "output: head_a" in node_attrs(text, "@output.head_a")
     assert e[("head_b", "@output.head_b")] == 'label=" 3"'
 
@@ -317,33 +366,33 @@ def test_blocks_are_labelled_nested_clusters(cifar, residual):
 
 def test_depth_collapses_blocks_and_sums_params(cifar, residual):
     full = node_names(to_dot(cifar))
-    top = node_names(to_dot(cifar, depth=0))
+    top = node_names(to_dot(cifar, depth=1))
     assert len(full) == len(cifar) + 1  # every node plus the output terminal
     assert top == ["input", "block1", "block2", "block3", "flatten_1", "logits", "@output.logits"]
-    d = diagram(cifar, depth=0)
+    d = diagram(cifar, depth=1)
     for b in ("block1", "block2", "block3"):
         members = [n for n in cifar if cifar[n].scope and cifar[n].scope[0][0] == b]
         want = sum(cifar[n].trainable + cifar[n].non_trainable for n in members)
         assert d.boxes[b].params == want
         assert d.boxes[b].members == members
-        assert f"{want:,} params" in node_attrs(to_dot(cifar, depth=0), b)
+        assert f"{want:,} params" in node_attrs(to_dot(cifar, depth=1), b)
     assert d.boxes["block1"].params == 896 + 128 + 9248 + 128
     assert d.boxes["block3"].shape == (128, 2, 2)  # the block's output shape
-    assert "128×2×2 · 8 layers" in node_attrs(to_dot(cifar, depth=0), "block3")
+    assert "128×2×2 · 8 layers" in node_attrs(to_dot(cifar, depth=1), "block3")
     assert sum(b.params for b in d.boxes.values()) == cifar.params["total"]
-    assert cluster_tree(to_dot(cifar, depth=0)) == {}
+    assert cluster_tree(to_dot(cifar, depth=1)) == {}
 
-    one = diagram(residual, depth=1)
-    assert [b.name for b in one.boxes.values() if b.kind == "block"] == [
+    two = diagram(residual, depth=2)
+    assert [b.name for b in two.boxes.values() if b.kind == "block"] == [
         "stage1.down", "stage1.se_1"]
-    assert cluster_tree(to_dot(residual, depth=1)) == {"stage1": None, "mix": None}
-    assert len(node_names(to_dot(residual, depth=1))) < len(node_names(to_dot(residual)))
-    zero = diagram(residual, depth=0)
-    assert zero.boxes["stage1"].params == (one.boxes["stage1.down"].params
-                                           + one.boxes["stage1.se_1"].params)
-    assert sum(b.params for b in zero.boxes.values()) == residual.params["total"]
+    assert cluster_tree(to_dot(residual, depth=2)) == {"stage1": None, "mix": None}
+    assert len(node_names(to_dot(residual, depth=2))) < len(node_names(to_dot(residual)))
+    one = diagram(residual, depth=1)
+    assert one.boxes["stage1"].params == (two.boxes["stage1.down"].params
+                                          + two.boxes["stage1.se_1"].params)
+    assert sum(b.params for b in one.boxes.values()) == residual.params["total"]
     # a collapsed block's edges: shapes of the real source nodes, skips kept
-    e = edges(to_dot(residual, depth=0))
+    e = edges(to_dot(residual, depth=1))
     assert e[("stage1", "mix")] == 'label=" 32×16×16"'
     assert e[("mix", "dropout_1")] == 'label=" 64×16×16"'
     assert not any(a == b for a, b in e)  # no self loops from internal edges
@@ -421,7 +470,7 @@ def test_large_graph_renders_fast():
     best = min(_timed(lambda: to_dot(g)) for _ in range(3))
     assert best < 0.5, f"to_dot took {best:.3f}s for {len(g)} nodes"
     assert len(node_names(to_dot(g))) == len(g) + 1
-    assert len(node_names(to_dot(g, depth=0))) < 60
+    assert len(node_names(to_dot(g, depth=1))) < 60
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -432,9 +481,9 @@ def _timed(fn: Callable[[], object]) -> float:
 
 # ---------------------------------------------------------------------------- files
 def test_render_dot_file(cifar, tmp_path):
-    out = render(cifar, tmp_path / "sub" / "net.dot", depth=0, rankdir="LR")
+    out = render(cifar, tmp_path / "sub" / "net.dot", depth=1, rankdir="LR")
     assert out == tmp_path / "sub" / "net.dot"
-    assert out.read_bytes() == to_dot(cifar, depth=0, rankdir="LR").encode("utf-8")
+    assert out.read_bytes() == to_dot(cifar, depth=1, rankdir="LR").encode("utf-8")
     assert sorted(p.name for p in out.parent.iterdir()) == ["net.dot"]  # no temp files left
 
 
@@ -454,7 +503,7 @@ def test_render_svg_is_valid_and_names_nodes(cifar, tmp_path):
 @needs_dot
 @pytest.mark.parametrize(("ext", "magic"), [(".png", b"\x89PNG"), (".pdf", b"%PDF")])
 def test_render_binary_formats(cifar, tmp_path, ext, magic):
-    out = render(cifar, tmp_path / f"cifar{ext.upper()}", depth=0)  # extension case ignored
+    out = render(cifar, tmp_path / f"cifar{ext.upper()}", depth=1)  # extension case ignored
     assert out.read_bytes().startswith(magic)
 
 
@@ -463,10 +512,10 @@ def test_missing_dot_writes_dot_and_explains(cifar, tmp_path, monkeypatch, ext):
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     target = tmp_path / f"cifar{ext}"
     with pytest.raises(GraphvizMissing) as info:
-        render(cifar, target, depth=0)
+        render(cifar, target, depth=1)
     err = info.value
     assert err.dot_path == tmp_path / "cifar.dot"
-    assert err.dot_path.read_text(encoding="utf-8") == to_dot(cifar, depth=0)
+    assert err.dot_path.read_text(encoding="utf-8") == to_dot(cifar, depth=1)
     assert not target.exists()
     msg = err.render()
     assert "\n" not in msg
@@ -476,15 +525,9 @@ def test_missing_dot_writes_dot_and_explains(cifar, tmp_path, monkeypatch, ext):
     assert isinstance(err, archdsl.ArchdslError)
 
 
-def test_missing_dot_reported_by_the_graphviz_backend(cifar, tmp_path, monkeypatch):
-    """``which`` finds a ``dot`` that cannot run: the package's ExecutableNotFound is mapped."""
-    import graphviz
-
-    def absent(self: object, *args: object, **kwargs: object) -> bytes:
-        raise graphviz.ExecutableNotFound(("dot", "-Tsvg"))
-
-    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: "/usr/bin/dot")
-    monkeypatch.setattr(graphviz.Source, "pipe", absent)
+def test_missing_dot_reported_when_it_cannot_start(cifar, tmp_path, monkeypatch):
+    """``which`` finds a ``dot`` that then cannot be started: the same message."""
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: str(tmp_path / "gone" / "dot"))
     with pytest.raises(GraphvizMissing, match="apt-get install graphviz"):
         render(cifar, tmp_path / "x.svg")
     assert (tmp_path / "x.dot").exists() and not (tmp_path / "x.svg").exists()
@@ -511,7 +554,145 @@ def test_bad_extension(cifar, tmp_path, name):
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("bad", [-1, True, 1.5, "2"])
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "2"])
 def test_bad_depth(cifar, bad):
     with pytest.raises(SpecError, match="depth"):
         to_dot(cifar, depth=bad)
+
+
+# ---------------------------------------------------------------------------- hostile names
+HOSTILE = "ctl\x1b[31m\x07\x00\ud800\u202e\ufffe\n"
+
+
+def hostile_graph() -> archdsl.Graph:
+    """RESIDUAL with ESC, BEL, NUL, a lone surrogate, a bidi override, an XML non-character
+    and a newline in its name, block names and block instance ids. The loader refuses them in
+    a spec (tests/test_errors.py); the drawing escapes them all the same, so a graph built any
+    other way cannot break dot either."""
+    from archdsl.ir import update
+
+    g = archdsl.loads(RESIDUAL, "hostile.yaml")
+    g.spec.name = HOSTILE + g.spec.name
+    for n in g:
+        scope = g[n].scope
+        update(g.nx, n, scope=tuple((HOSTILE + i, HOSTILE + b) for i, b in scope))
+    return g
+
+
+@pytest.mark.parametrize("depth", [None, 1])
+def test_control_characters_are_escaped_in_dot(depth):
+    text = to_dot(hostile_graph(), depth=depth)
+    text.encode("utf-8")  # no lone surrogate left
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f\u202e\ufffe]", text)
+    escaped = "ctl\\x1b[31m\\x07\\x00\\ud800\\u202e\\ufffe\\n"
+    assert f"<b>{escaped}" in text  # the HTML labels
+    assert '"' + escaped.replace("\\", "\\\\") in text  # DOT-quoted names
+    for line in text.splitlines()[1:]:  # no name breaks a statement over two lines
+        assert line.rstrip().endswith((";", "{", "}")), line
+
+
+def test_lone_surrogates_are_escaped():
+    """The loader refuses them in a spec; anything drawn is escaped all the same."""
+    assert render_style.safe("a\ud800b") == "a\\ud800b"
+    assert render_style.quote("x\udfff\x1b") == '"x\\\\udfff\\\\x1b"'
+    assert render_style.html("<\ud800>") == "&lt;\\ud800&gt;"
+    render_style.quote("\ud800").encode("utf-8")
+
+
+@needs_dot
+@pytest.mark.parametrize("depth", [None, 1])
+def test_hostile_names_draw_valid_svg(tmp_path, depth):
+    out = render(hostile_graph(), tmp_path / "hostile.svg", depth=depth)
+    root = ET.fromstring(out.read_bytes())  # well-formed XML: no control character leaked
+    titles = {el.text for el in root.iter("{http://www.w3.org/2000/svg}title")}
+    assert any(t and t.startswith("ctl\\\\x1b[31m") for t in titles), titles
+
+
+# ---------------------------------------------------------------------------- size limit, dpi
+def no_dot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make starting any program (``dot``) fail the test."""
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise AssertionError("dot was started")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+
+
+def test_a_20000_node_graph_is_refused_before_dot_starts(tmp_path, monkeypatch):
+    body = "".join("  - relu: {}\n" for _ in range(19_999))
+    g = archdsl.loads(f"archdsl: 1\nname: big\ninput: [4]\nbody:\n{body}", "big.yaml")
+    assert len(g) == 20_000
+    no_dot(monkeypatch)
+    start = time.perf_counter()
+    with pytest.raises(archdsl.ArchdslError) as info:
+        render(g, tmp_path / "big.svg")
+    assert time.perf_counter() - start < 5  # counted, not drawn
+    msg = info.value.render()
+    assert "20,001 boxes" in msg and "--max-boxes" in msg and "2,000" in msg
+    assert "--depth" in msg and not any(tmp_path.iterdir())
+
+
+def test_too_many_boxes_collapse_to_the_deepest_depth_that_fits(tmp_path, monkeypatch):
+    from archdsl import render as render_mod
+    from archdsl.diagram import fit_depth
+
+    g = archdsl.load(ROOT / "specs" / "resnet50.yaml")  # 176 boxes in full, 24 at depth 1
+    assert (fit_depth(g), fit_depth(g, max_boxes=100), fit_depth(g, 1, 24)) == (None, 1, 1)
+    with pytest.raises(archdsl.ArchdslError, match="--max-boxes"):
+        fit_depth(g, 1, 23)
+    seen: list[str] = []
+    monkeypatch.setattr(render_mod, "run_dot", lambda text, *a, **k: seen.append(text) or b"x")
+    render(g, tmp_path / "r.svg", max_boxes=100)
+    assert seen[0].startswith("// resnet50: drawn by archdsl (depth=1,")
+    assert len(node_names(seen[0])) == 24
+    with pytest.raises(archdsl.ArchdslError, match="--max-boxes"):
+        render(g, tmp_path / "r.svg", depth=2, max_boxes=100)  # the depth asked for: refused
+    out = render(g, tmp_path / "r.dot", max_boxes=10)  # the DOT text is never limited
+    assert len(node_names(out.read_text(encoding="utf-8"))) == 176
+
+
+@needs_dot
+def test_dpi_scales_png(cifar, tmp_path):
+    def size(path: Path) -> tuple[int, int]:
+        data = path.read_bytes()
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+    w1, h1 = size(render(cifar, tmp_path / "a.png", depth=1))
+    w2, h2 = size(render(cifar, tmp_path / "b.png", depth=1, dpi=192))
+    assert abs(w2 - 2 * w1) <= 2 and abs(h2 - 2 * h1) <= 2
+    with pytest.raises(SpecError, match="dpi"):
+        render(cifar, tmp_path / "c.png", dpi=0)
+
+
+# ---------------------------------------------------------------------------- dot failing
+def fake_dot(tmp_path: Path, script: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "dot"
+    exe.write_text("#!/bin/sh\n" + script + "\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(("script", "said"), [
+    ("echo 'Error: <stdin>: syntax error in line 3' >&2; exit 1",
+     "Graphviz dot exited with code 1: Error: <stdin>: syntax error in line 3"),
+    ("kill -SEGV $$", "Graphviz dot was killed by signal 11"),
+])
+def test_dot_failing_is_a_clear_error(cifar, tmp_path, monkeypatch, script, said):
+    from archdsl.render import RenderError
+
+    fake_dot(tmp_path, script, monkeypatch)
+    with pytest.raises(RenderError) as info:
+        render(cifar, tmp_path / "x.svg", depth=1)
+    assert said in info.value.render() and "--depth" in info.value.render()
+    assert not (tmp_path / "x.svg").exists()
+
+
+@pytest.mark.parametrize("spec", ["resnet50.yaml", "efficientnet_b0.yaml", "inception_v3.yaml",
+                                  "cifar10_cnn.yaml"])
+def test_box_count_is_the_diagrams(spec):
+    from archdsl.diagram import box_count
+
+    g = archdsl.load(ROOT / "specs" / spec)
+    for depth in (None, 1, 2, 3):
+        assert box_count(g, depth) == len(diagram(g, depth).boxes)
