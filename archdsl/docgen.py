@@ -71,8 +71,9 @@ def reference_markdown() -> str:
         "do not edit by hand._",
         "",
         "Shapes are layout-neutral `(C, *spatial)`, batch excluded. Weights are counted in "
-        "PyTorch's canonical layout. MACs count convolutions and dense layers only "
-        "(`torch.utils.flop_counter` / 2). Any value may be `$arg` or `${expression}`.",
+        "PyTorch's canonical layout. MACs count convolutions, dense layers, attention and "
+        "matrix products between activations (`torch.utils.flop_counter` / 2). Any value may "
+        "be `$arg` or `${expression}`.",
         "",
         "Every node also accepts: "
         + ", ".join(f"`{k}`" for k in RESERVED_KEYS)
@@ -97,10 +98,18 @@ def reference_markdown() -> str:
         "See [training.md](training.md) for the nested optimizer, schedule, loss, augment and "
         "normalize sections.",
         "",
+        "### split",
+        "",
+        "`- split: {axis: 0, sizes: [58, 58], names: [left, right], id: parts}` cuts its input "
+        "into consecutive parts along an axis: one `slice` node per part, addressable as "
+        "`parts.left` (`parts.0`, `parts.1`, ... without `names`) in a later `from:`; the chain "
+        "continues from the last part.",
+        "",
         "## Layers",
         "",
     ]
-    for cat in CATEGORIES:
+    # the usual order first, then any category a layer type declares (none is left out)
+    for cat in dict.fromkeys([*CATEGORIES, *(layer.category for layer in REGISTRY.values())]):
         keys = sorted(k for k, v in REGISTRY.items() if v.category == cat)
         if not keys:
             continue
@@ -124,13 +133,18 @@ def reference_markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write docs/reference.md and docs/archdsl.schema.json."""
+    """Write docs/reference.md, docs/archdsl.schema.json and the copy the specs reference
+    (specs/archdsl.schema.json, shipped in the wheel)."""
     from archdsl.jsonschema import dsl_schema
 
     root = Path(argv[0]) if argv else Path("docs")
+    schema = json.dumps(dsl_schema(), indent=2) + "\n"
     atomic_write_text(root / "reference.md", reference_markdown())
-    atomic_write_text(root / "archdsl.schema.json", json.dumps(dsl_schema(), indent=2) + "\n")
-    print(f"wrote {root / 'reference.md'} and {root / 'archdsl.schema.json'}")
+    atomic_write_text(root / "archdsl.schema.json", schema)
+    shipped = Path(__file__).resolve().parent.parent / "specs" / "archdsl.schema.json"
+    if shipped.parent.is_dir():
+        atomic_write_text(shipped, schema)
+    print(f"wrote {root / 'reference.md'}, {root / 'archdsl.schema.json'} and {shipped}")
     return 0
 
 

@@ -211,15 +211,32 @@ def _nth_line(source: str, n: int) -> str | None:
     return lines[n - 1] if n <= len(lines) else None
 
 
+#: names users bring from other tools, and the key archdsl uses for them (tried before the
+#: spelling distance, which cannot see that ``layers`` means ``body``)
+SYNONYMS = {
+    "layers": "body", "model": "body", "learning_rate": "lr", "lrate": "lr", "eta": "lr",
+    "epsilon": "eps", "units_out": "units", "out_channels": "filters", "kernel_size": "kernel",
+    "strides": "stride", "pool_size": "pool", "num_heads": "heads", "dilation_rate": "dilation",
+    "p": "rate", "drop_rate": "rate", "slope": "negative_slope", "alpha_leaky": "negative_slope",
+}
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` naming the closest choices (up to 3), or ``""``.
+    Known synonyms from other tools come first (``layers`` → ``body``, ``lrate`` → ``lr``).
 
     >>> did_you_mean("conv", ["conv1d", "conv2d", "conv3d", "relu"])
     " Did you mean 'conv1d', 'conv2d' or 'conv3d'?"
+    >>> did_you_mean("lrate", ["lr", "momentum"]), did_you_mean("layers", ["args", "body"])
+    (" Did you mean 'lr'?", " Did you mean 'body'?")
     """
     if len(name) > 100:  # difflib is quadratic; nobody mistypes a 100-character name
         return ""
-    close = sorted(difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6))
+    choices = list(choices)
+    synonym = SYNONYMS.get(name.lower())
+    if synonym in choices:
+        return f" Did you mean '{synonym}'?"
+    close = sorted(difflib.get_close_matches(name, choices, n=3, cutoff=0.6))
     if not close:
         return ""
     quoted = [f"'{c}'" for c in close]

@@ -58,6 +58,7 @@ STYLES: dict[str, Style] = {
     "regularization": Style("#eeeeee", "#9a9a9a"),
     "activation": Style("#fbe3dc", "#c8735c"),
     "merge": Style("#ece3f5", "#8468ad"),
+    "attention": Style("#f9e1ec", "#b0577f"),
     "structure": Style("#e6ebef", "#74838f"),
     "other": Style("#ffffff", "#8a8a8a"),
 }

@@ -130,6 +130,7 @@ def graph_json(g: Graph, batch: int = 1) -> dict[str, Any]:
         "params": g.params,
         "macs": g.macs,
         "memory": memory(g, batch).as_json(),
+        "notes": g.notes,
         "nodes": len(g),
         "layers": layers,
     }
@@ -332,7 +333,8 @@ def summary_text(
     p, macs = g.params, g.macs
     title = f"{g.name}  ({g.file})" + (f"  depth {depth}" if depth is not None else "")
     table = text_table(COLUMNS, summary_rows(g, depth), [_totals_row(g, p, macs)], _RIGHT, width)
-    lines = [safe(title), table, _totals_line(p, macs)]
+    notes = [safe(f"note: {n}") for n in g.notes]
+    lines = [safe(title), table, *notes, _totals_line(p, macs)]
     if batch is not None:
         lines.append(memory(g, batch).text())
     return "\n".join(lines) + "\n"

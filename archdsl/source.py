@@ -52,7 +52,7 @@ BAD_CHARS = re.compile(
 
 @dataclass(frozen=True)
 class Limits:
-    """Safety limits for untrusted spec files; each number has a CLI flag (``--max-depth``...).
+    """Safety limits for untrusted spec files; each number has a CLI flag (``--max-yaml-depth``...).
 
     ``allow_paths`` lists extra folders that ``extends:`` and ``import:`` may read from
     (``--allow-path DIR``), beside the spec's own folder tree and archdsl's shipped library.
@@ -282,7 +282,7 @@ class _Builder:
             raise LimitError(
                 f"nesting deeper than {self.limits.max_depth} levels",
                 loc,
-                hint="a spec never needs this much nesting; raise the limit with --max-depth",
+                hint="a spec never needs this much nesting; raise the limit with --max-yaml-depth",
             )
         self.count += 1
         if self.count > self.limits.max_yaml_nodes:
@@ -394,7 +394,7 @@ def load_text(
             raise LimitError(
                 f"nesting deeper than {limits.max_depth} levels",
                 _loc(getattr(exc, "problem_mark", None), file),
-                hint="a spec never needs this much nesting; raise the limit with --max-depth",
+                hint="a spec never needs this much nesting; raise the limit with --max-yaml-depth",
             ) from None
         raise _yaml_error(exc, file, text) from None
     finally:

@@ -27,8 +27,12 @@ from .quiet import import_quietly
 
 #: backend name → (module, framework module needed, install hint)
 BACKENDS: dict[str, tuple[str, str, str]] = {
-    "torch": ("archdsl.backends.torch", "torch", "pip install 'archdsl[torch]'"),
-    "keras": ("archdsl.backends.keras", "keras", "pip install 'archdsl[keras]'"),
+    "torch": ("archdsl.backends.torch", "torch",
+              "pip install 'archdsl[torch]' (both frameworks, training and export: "
+              "pip install 'archdsl[torch,keras,train,export]')"),
+    "keras": ("archdsl.backends.keras", "keras",
+              "pip install 'archdsl[keras]' (both frameworks, training and export: "
+              "pip install 'archdsl[torch,keras,train,export]')"),
 }
 #: Environment defaults set before a framework's first import (a user's own setting wins):
 #: TensorFlow's C++ INFO/WARNING lines (XLA service, compiled clusters, dtype notes) off.

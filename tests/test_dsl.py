@@ -322,3 +322,15 @@ def test_an_expression_built_input_is_bounded_by_the_tensor_limit():
                       "t.yaml")
     assert "more than the limit of" in str(err.value)
     assert "--max-tensor-elements" in err.value.hint
+
+
+def test_check_prints_the_defaults_notes_before_the_totals():
+    from archdsl.report import graph_json, summary_text
+
+    g = archdsl.loads("archdsl: 1\nname: t\ninput: [8, 4, 4]\nimport: [lib/se.yaml]\n"
+                      "defaults: {conv2d: {bias: false}}\nbody:\n"
+                      "  - squeeze_excitation: {squeeze: 2, id: s}\n", "specs/t.yaml")
+    lines = summary_text(g).splitlines()
+    assert lines[-2].startswith("note: top-level defaults set conv2d bias=False in 2 layer(s)")
+    assert lines[-1].startswith("params: ")
+    assert graph_json(g)["notes"] == g.notes

@@ -40,7 +40,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise BackendError(f"invalid device {device!r}: {exc}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BackendError(f"device {device!r} requested but CUDA is not available",
-                           hint="use device='cpu' or device='auto'")
+                           hint="use --device cpu, or --device auto (CUDA when present); "
+                           "in Python: device='cpu' or device='auto'")
     return dev
 
 
