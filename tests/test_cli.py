@@ -91,7 +91,8 @@ def test_piped_table_is_whole():
     rows = [m.groups() for m in map(ROW.match, lines) if m]
     assert [r[0].strip() for r in rows[:-1]] == list(g) and rows[-1][0].strip() == "total"
     assert "…" not in res.stdout
-    assert len({len(ln) for ln in lines[1:-2]}) == 1  # every table line equally wide
+    table = [ln for ln in lines if ln[:1] in "┏┃┡│├└"]
+    assert len(table) == len(rows) + 5 and len({len(ln) for ln in table}) == 1  # equally wide
     conv = g["Mixed_7c.branch3x3dbl_1.conv"]
     row = next(r for r in rows if r[0].strip() == conv.id)
     assert row[3] == f"{conv.trainable:,}" and row[4] == f"{conv.macs:,}"
