@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from archdsl.graph import Graph
     from archdsl.init import Weights
 
-#: Default tolerances (max abs diff), from the measured float32 / float64 agreement (docs/conventions.md).
+#: Default tolerances (max abs diff), from the measured float32 / float64 agreement
+#: (docs/conventions.md).
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 #: Calibrated check: a node may differ by this many times what a one-ulp input perturbation
 #: changes there in PyTorch.

@@ -55,7 +55,9 @@ class Lowerings(dict[str, Callable[[Node, Any], T]], Generic[T]):
         super().__init__()
         self.backend = backend
 
-    def register(self, *keys: str) -> Callable[[Callable[[Node, Any], T]], Callable[[Node, Any], T]]:
+    def register(
+        self, *keys: str
+    ) -> Callable[[Callable[[Node, Any], T]], Callable[[Node, Any], T]]:
         """Decorator: register a function as the lowering of the layer types ``keys``."""
         for key in keys:
             if key not in REGISTRY:

@@ -3,8 +3,9 @@ non-editable install) ships it; the editable install used in development would h
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("torch", reason="the training cross-check runs PyTorch")
 pytest.importorskip("keras", reason="the training cross-check runs Keras")
 
-import archdsl  # noqa: E402
-from archdsl.training.crosscheck import LOSS_TOLERANCE, train_crosscheck  # noqa: E402
+import archdsl
+from archdsl.training.crosscheck import LOSS_TOLERANCE, train_crosscheck
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
