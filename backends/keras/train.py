@@ -172,8 +172,6 @@ class KerasTrainer:
                                f"{self.backend!r}")
         self._device = device
         determinism(config.seed, self.backend)
-        if config.precision == "bf16":
-            mixed_bfloat16(model)
         if "init" in native:
             set_weights(model, graph, init_weights(graph, "keras_default", config.seed))
         self._configure_batchnorm()
@@ -184,16 +182,11 @@ class KerasTrainer:
         self.optimizer.build(self._vars)
         self.loss_fn = keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.loss.label_smoothing, dtype=self.dtype)
-        if self.backend == "jax" and str(device).startswith("cuda"):
-            move_variables([*model.variables, *self.optimizer.variables], device)
         self._grads: list[Any] | None = None
-        self._state_ok = True
-        clip = config.clip_grad_norm
         self._train_fn, self._eval_fn = (
-            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile,
-                     clip)
+            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile)
             if self.backend == "tensorflow"
-            else jax_steps(model, self.loss_fn, self.optimizer, self._control, clip))
+            else jax_steps(model, self.loss_fn, self.optimizer, self._control))
 
     # ------------------------------------------------------------------ setup
     def _configure_batchnorm(self) -> None:
@@ -228,7 +221,15 @@ class KerasTrainer:
 
     @contextlib.contextmanager
     def _placement(self) -> Iterator[None]:
-        with placement(self.backend, self._device):
+        if self.backend != "tensorflow":
+            yield
+            return
+        import tensorflow as tf
+
+        want = self._device
+        if want == "auto":
+            want = "cuda" if tf.config.list_physical_devices("GPU") else "cpu"
+        with tf.device("/GPU:0" if str(want).startswith("cuda") else "/CPU:0"):
             yield
 
     # ------------------------------------------------------------------ data
@@ -278,28 +279,9 @@ class KerasTrainer:
         xk, yk = self._inputs(x, y)
         mk = self._masks(masks, xk.shape[0])
         with self._placement():
-            loss, correct, grads, norm, ok = self._train_fn(xk, yk, mk)
+            loss, correct, grads = self._train_fn(xk, yk, mk)
         self._grads = list(grads)
-        self._state_ok = bool(ops.convert_to_numpy(ok))
-        return StepResult(float(loss), int(correct), int(xk.shape[0]), float(norm))
-
-    def nonfinite(self) -> str | None:
-        """The first weight or BatchNorm statistic holding a NaN or an infinity after the last
-        step, in words (``None`` when all are finite; the step itself checks that)."""
-        if self._state_ok:
-            return None
-        names = {id(v): (n, w) for n in self.graph.walk() for w, weight in n.weights.items()
-                 for v in keras_variables(self.model, n.id, w, weight)}
-        for var in self.model.weights:
-            arr = np.asarray(ops.convert_to_numpy(var))
-            if arr.dtype.kind != "f" or np.isfinite(arr).all():
-                continue
-            node, name = names.get(id(var), (None, var.path))
-            label = (f"{'BatchNorm ' if node.type == 'batchnorm' else ''}"
-                     f"{'weight' if var.trainable else 'statistic'} {node.id}.{name}"
-                     if node is not None else f"variable {name}")
-            return f"{label} became {'nan' if np.isnan(arr).any() else 'inf'}"
-        return "a variable became non-finite"
+        return StepResult(float(loss), int(correct), int(xk.shape[0]))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> StepResult:
         """Inference-mode (``training=False``) mean loss and accuracy counts; no update."""
@@ -410,61 +392,6 @@ class KerasTrainer:
             layer.seed_generator.state.assign(np.asarray(state[f"rng/{node_id}"]))
 
 
-def mixed_bfloat16(model: keras.Model) -> None:
-    """Give every layer of ``model`` Keras' ``mixed_bfloat16`` policy: bfloat16 compute,
-    float32 variables (``precision: bf16``)."""
-    policy = keras.DTypePolicy("mixed_bfloat16")
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer):
-            layer.dtype_policy = policy
-
-
-def move_variables(variables: list[Any], device: str) -> None:
-    """JAX: put every variable's value on GPU ``N`` of ``cuda:N`` (a jitted step runs where its
-    committed inputs are)."""
-    import jax
-
-    with placement("jax", device):
-        target = jax.numpy.zeros(()).devices().pop()
-    for var in variables:
-        var.assign(jax.device_put(var.value, target))
-
-
-@contextlib.contextmanager
-def placement(backend: str, device: str) -> Iterator[None]:
-    """Run inside the device ``device`` names (``cpu``, ``cuda``, ``cuda:N``, ``auto``):
-    ``tf.device("/GPU:N")`` on TensorFlow, ``jax.default_device`` on JAX.
-
-    Raises:
-        BackendError: CUDA asked for but no such GPU.
-    """
-    want = str(device)
-    if want == "cpu" or backend not in ("tensorflow", "jax"):
-        yield
-        return
-    index = int(want.split(":", 1)[1]) if ":" in want else 0
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        name = "/CPU:0" if want == "auto" and not gpus else f"/GPU:{index}"
-        if name != "/CPU:0" and index >= len(gpus):
-            raise BackendError(f"device {want!r}: TensorFlow sees {len(gpus)} GPU(s)")
-        with tf.device(name):
-            yield
-        return
-    import jax
-
-    gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    if want == "auto" and not gpus:
-        yield
-        return
-    if index >= len(gpus):
-        raise BackendError(f"device {want!r}: JAX sees {len(gpus)} GPU(s)")
-    with jax.default_device(gpus[index]):
-        yield
-
-
 def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device: str = "cpu",
                  native: frozenset[str] | set[str] = frozenset(),
                  jit_compile: bool = False) -> KerasTrainer:
@@ -477,8 +404,7 @@ def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device:
     ``BatchNormalization``, which share their state), dropout layers are wrapped, and
     ``"init"`` re-initializes the weights with ``keras_default``. ``jit_compile`` compiles the
     TensorFlow step with XLA (faster on GPU; rounding may differ). ``device``: ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (:func:`placement`). ``config.precision == "bf16"``
-    gives every layer the ``mixed_bfloat16`` policy (:func:`mixed_bfloat16`).
+    ``"cuda"`` or ``"auto"`` (TensorFlow placement).
 
     Example:
         >>> import archdsl
