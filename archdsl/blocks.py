@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archdsl.arguments import bind_block_args
@@ -150,17 +151,30 @@ class DefaultsReach:
             if key not in raw and frame.origin(kind, key) == SPEC_ORIGIN:
                 self.changed.setdefault((kind, key, frame.library), []).append(node_id)
 
-    def notes(self, defaults: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """One line per (type, argument, library): what changed and where."""
-        out = []
+    def notes(self, defaults: Mapping[str, Mapping[str, Any]], spec_file: str) -> list[str]:
+        """One line per (type, library): the arguments that changed and where (a library is
+        named by its path relative to ``spec_file``'s folder, as an ``import:`` writes it)."""
+        grouped: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
         for (kind, key, library), nodes in self.changed.items():
+            keys, _ = grouped.setdefault((kind, library), ([], nodes))
+            keys.append(f"{key}={defaults[kind][key]!r}")
+        out = []
+        for (kind, library), (keys, nodes) in grouped.items():
             shown = ", ".join(nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
             out.append(
-                f"top-level defaults set {kind} {key}={defaults[kind][key]!r} in {len(nodes)} "
-                f"layer(s) of the imported library {library} ({shown}); write the argument in "
-                "the spec's own blocks or at the call to keep a library's value"
+                f"top-level defaults set {kind} {', '.join(keys)} in {len(nodes)} "
+                f"layer(s) of the imported library {_shown(library, spec_file)} ({shown}); write the "
+                "argument in the spec's own blocks or at the call to keep a library's value"
             )
         return out
+
+
+def _shown(library: str, spec_file: str) -> str:
+    """``library`` relative to the spec's folder when it lies below it, else as it is."""
+    try:
+        return str(Path(library).resolve().relative_to(Path(spec_file).resolve().parent))
+    except ValueError:
+        return library
 
 
 __all__ = [

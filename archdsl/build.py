@@ -64,7 +64,7 @@ class Builder(Wiring):
         body = self.tree["body"]
         last = self._body(body, frame, prev)
         self.g.graph["outputs"] = self._outputs(frame.scope, last)
-        self.g.graph["notes"] = self.reach.notes(self.spec.defaults)
+        self.g.graph["notes"] = self.reach.notes(self.spec.defaults, self.file)
         self._check_dangling()
         return self.g
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import archdsl
-from archdsl.cli import main
+from archdsl.cli import LIMIT_FLAGS, main
 from archdsl.errors import LimitError, SpecError
 from archdsl.source import Limits
 
@@ -334,7 +334,7 @@ def test_every_limit_flag_is_honoured(flag, tmp_path, capsys):
     extra = "import: [lib.yaml]\n" if flag == "max_imports" else ""
     path = spec_file(tmp_path, SMALL + extra)
     value, message = FLAG_CASES[flag]
-    option = "--" + flag.replace("_", "-")
+    option = "--" + LIMIT_FLAGS.get(flag, flag).replace("_", "-")
     assert run_cli(["check", str(path)], capsys)[0] == 0
     rc, err, _ = run_cli(["check", str(path), option, str(value)], capsys)
     assert rc == 2 and message in err, err

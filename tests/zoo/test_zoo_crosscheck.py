@@ -16,7 +16,8 @@ Inception-ResNet-v2 stems; 74 fails, checked below). Two checks per spec, float3
    (EfficientNet-B3); one BatchNorm variance off by 1 % is caught
    (:func:`test_calibrated_check_catches_a_one_percent_error`).
 
-Default run: every spec at its reduced size, 80 s on this 2-core machine (the two checks of
+Default run: every spec at its reduced size but the deep siblings of :data:`SIBLINGS` (slow),
+80 s on this 2-core machine (the two checks of
 ResNet-152 take 9 s, Inception-ResNet-v2 11 s). ``@pytest.mark.slow`` (``make test-slow``):
 the same at the specs' full sizes, 8.5 minutes (Inception-ResNet-v2 at 299: 87 s).
 
@@ -102,10 +103,22 @@ def float64_check(g: archdsl.Graph) -> None:
     assert ratio <= 1.0, (node, ratio)
 
 
+#: deeper or wider siblings whose every layer and block the named smaller spec already checks
+#: by default (together 58 s of the default lane); they run in ``make test-slow``
+SIBLINGS = {"resnet101": "resnet50", "resnet152": "resnet50", "efficientnet_b3": "efficientnet_b0",
+            "vit_b_16": "vit_cifar10"}
+
+
 def reduced_size_cases() -> list:
-    """Every spec; the zoo-2 specs outside :data:`ZOO2_DEFAULT` marked slow."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in ZOO2 and n not in ZOO2_DEFAULT
-            else n for n in ZOO]
+    """Every spec; the zoo-2 specs outside :data:`ZOO2_DEFAULT` and the deep siblings of
+    :data:`SIBLINGS` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow)
+            if (n in ZOO2 and n not in ZOO2_DEFAULT) or n in SIBLINGS else n for n in ZOO]
+
+
+def test_each_slow_sibling_has_its_default_check():
+    assert all(small in ZOO and small not in SIBLINGS for small in SIBLINGS.values())
+    assert set(SIBLINGS) <= set(ZOO)
 
 
 @pytest.mark.parametrize("name", reduced_size_cases())
