@@ -28,6 +28,9 @@ COMMAND_MODULES = (
     "archdsl.commands.backend",
     "archdsl.commands.train",
     "archdsl.commands.importer",
+    "archdsl.commands.export",
+    "archdsl.commands.predict",
+    "archdsl.commands.eval",
 )
 #: Which module defines each sub-command, so ``archdsl check`` imports only the core commands
 #: (start-up time); tests/test_cli.py checks it against what the modules register.
@@ -42,6 +45,9 @@ COMMAND_HOMES = {
     "train": "archdsl.commands.train",
     "ablate": "archdsl.commands.train",
     "import-weights": "archdsl.commands.importer",
+    "export": "archdsl.commands.export",
+    "predict": "archdsl.commands.predict",
+    "eval": "archdsl.commands.eval",
 }
 #: What a spec argument is, in every command's ``--help``.
 SPEC_HELP = (
@@ -125,12 +131,14 @@ def add_spec_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_args(p: argparse.ArgumentParser, when: str = "") -> None:
-    """``--data NAME`` and ``--data-dir DIR`` (train, ablate, crosscheck --train-steps);
+    """``--data NAME|PATH`` and ``--data-dir DIR`` (train, ablate, crosscheck --train-steps);
     ``when`` prefixes their help, e.g. ``"with --train-steps: "``."""
     p.add_argument(
         "--data",
-        metavar="NAME",
-        help=f"{when}dataset: cifar10, mnist, fashion_mnist or digits (overrides train.dataset)",
+        metavar="NAME|PATH",
+        help=f"{when}dataset: cifar10, mnist, fashion_mnist, digits, or your data: a folder of "
+             "class subfolders of images, an .npz or a CSV of path,label (overrides "
+             "train.dataset)",
     )
     p.add_argument(
         "--data-dir",
@@ -140,16 +148,17 @@ def add_data_args(p: argparse.ArgumentParser, when: str = "") -> None:
 
 
 def data_changes(ns: argparse.Namespace) -> dict[str, Any]:
-    """The train-config change ``--data`` asks for (``{"dataset": canonical name}``), or ``{}``.
+    """The train-config change ``--data`` asks for: a built-in dataset's canonical name, or the
+    path of the user's own data as given (``{"dataset": ...}``), or ``{}``.
 
     Raises:
-        DataError: an unknown dataset name (the message lists the valid ones).
+        DataError: neither a dataset name nor a path (the message lists the valid names).
     """
     if not getattr(ns, "data", None):
         return {}
-    from archdsl.data import canonical_name
+    from archdsl.data.resolve import dataset_setting
 
-    return {"dataset": canonical_name(ns.data)}
+    return {"dataset": dataset_setting(ns.data)}
 
 
 def positive_int(text: str) -> int:

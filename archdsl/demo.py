@@ -1,4 +1,6 @@
-"""``make demo``: the main job end to end on offline data, in about a minute on 2 CPU cores.
+"""``make demo``: the main job end to end on offline data, in about a minute on 2 CPU cores
+(1–2 minutes measured on the busy 2-core development machine, most of it importing the two
+frameworks).
 
 1. check and draw the chapter's CIFAR-10 CNN (shapes, params, MACs, receptive fields),
 2. crosscheck it: PyTorch vs Keras, node by node, identical weights,
@@ -101,7 +103,9 @@ def train(digits: Graph, out: Path, console: Console) -> bool:
 
     console.print(Rule("4. train: a digits CNN in both frameworks on identical batches"))
     config = digits.spec.train
-    result = run_training(digits, config, out_dir=out / "digits", progress=console.is_terminal)
+    # the demo owns out/demo/digits: a second `make demo` replaces its results
+    result = run_training(digits, config, out_dir=out / "digits", progress=console.is_terminal,
+                          overwrite=True)
     for line in result.summary_lines():
         console.print(line)
     check = train_crosscheck(digits, 50, out_dir=out / "crosscheck")
@@ -121,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", default="out/demo", help="folder for the diagram, curves and report")
     ns = ap.parse_args(argv)
+    from archdsl.training.threads import configure_threads
+
+    configure_threads()  # before the first framework import
     console = Console(highlight=False)
     try:
         return run(Path(ns.out), console)

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# before torch loads: passive OpenMP waits and one thread count for both frameworks
+from archdsl.training.threads import configure_threads  # noqa: E402
+
+configure_threads()
 
 from cifar10_book import SPEC, book_config, versions  # noqa: E402
 

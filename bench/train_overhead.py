@@ -36,8 +36,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-# before torch loads: OpenMP threads must not spin next to TensorFlow's (commands/train.py)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# before torch loads: passive OpenMP waits and one thread count for both frameworks
+from archdsl.training.threads import configure_threads  # noqa: E402
+
+configure_threads()
 
 from book_models import keras_book_cnn, torch_book_cnn  # noqa: E402  (script folder)
 

@@ -19,7 +19,8 @@ def _build_configure(p: argparse.ArgumentParser) -> None:
         "--weights",
         metavar="FILE.npz",
         default=None,
-        help="canonical weights (from archdsl import-weights) instead of --init",
+        help="weights instead of --init: a run's weights.npz or checkpoint.npz, or an .npz "
+        "from archdsl import-weights",
     )
 
 
@@ -93,7 +94,8 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
         "--weights",
         metavar="FILE.npz",
         default=None,
-        help="canonical weights (from archdsl import-weights) instead of the spec's init",
+        help="weights instead of the spec's init: a run's weights.npz or checkpoint.npz, or "
+        "an .npz from archdsl import-weights",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -104,6 +106,9 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
     _crosscheck_configure,
 )
 def cmd_crosscheck(ns: argparse.Namespace) -> int:
+    from archdsl.commands.train import quiet_threads
+
+    quiet_threads()  # both frameworks run in this process
     from archdsl.crosscheck import forward_check
 
     g = load_graph(ns)
@@ -147,7 +152,8 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
 
 
 def _weights(graph: object, path: str | None) -> object:
-    """Weights from ``archdsl import-weights`` (checked against the graph), or None."""
+    """Weights from a weights ``.npz`` or a training checkpoint (checked against the graph:
+    an error names the node, the weight and both shapes), or None."""
     if path is None:
         return None
     from archdsl.weights import load_npz_for

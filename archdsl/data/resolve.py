@@ -23,12 +23,14 @@ import difflib
 import os
 from pathlib import Path
 
+from archdsl.data.builtin_cache import cached_builtin
 from archdsl.data.cifar import TRAIN_BATCHES, load_cifar10
 from archdsl.data.dataset import Dataset
 from archdsl.data.digits import load_digits
 from archdsl.data.download import ProgressFn, download
 from archdsl.data.errors import WHERE_HINT, DataError
 from archdsl.data.idx import FASHION_MNIST_CLASSES, MNIST_CLASSES, load_idx_dataset
+from archdsl.data.images import ImageOptions
 from archdsl.data.sources import IDX_FILES
 
 #: The datasets :func:`load_dataset` accepts, with their image shape (C, H, W).
@@ -125,6 +127,22 @@ def find_dataset(name: str, data_dir: str | Path | None = None) -> Path:
     raise DataError(f"{key}: ships with scikit-learn and has no files to find")
 
 
+def dataset_setting(text: str) -> str:
+    """What ``--data TEXT`` sets ``train.dataset`` to: a built-in's canonical name, or the
+    path of the user's own data (a folder, an ``.npz`` or a ``.csv``) as given.
+
+    Raises:
+        DataError: neither a dataset name nor a path.
+
+    Example:
+        >>> dataset_setting("CIFAR-10"), dataset_setting("data/flowers"), dataset_setting("x.npz")
+        ('cifar10', 'data/flowers', 'x.npz')
+    """
+    from archdsl.data.user import is_user_source
+
+    return text if is_user_source(text) else canonical_name(text)
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
@@ -132,8 +150,18 @@ def load_dataset(
     verify: bool = True,
     download_missing: bool = False,
     progress: ProgressFn | None = None,
+    images: ImageOptions | None = None,
+    val_split: float = 0.1,
+    cache: str | Path | None = None,
 ) -> Dataset:
-    """Load dataset ``name`` (one of :data:`DATASETS`) as NCHW numpy arrays.
+    """Load dataset ``name`` (one of :data:`DATASETS`, or the path of the user's own data) as
+    NCHW arrays.
+
+    A path (a folder of class subfolders, an ``.npz``, a CSV of ``path,label``) is read by
+    :func:`archdsl.data.user.load_user_dataset` with ``images`` (how to decode image files;
+    default 32×32 RGB) and ``val_split`` (the share held out when there is no test split).
+    Built-ins and user data are decoded once into the cache (:mod:`archdsl.data.cache`;
+    ``cache`` overrides its folder) and streamed from it by later runs.
 
     ``digits`` needs no files (it ships with scikit-learn). For the others the files are looked
     up under the data directory (see the module docstring); with ``download_missing=True`` they
@@ -149,6 +177,12 @@ def load_dataset(
         >>> ds.x_train.shape, ds.classes[0]  # doctest: +SKIP
         ((1438, 1, 8, 8), '0')
     """
+    from archdsl.data.user import is_user_source, load_user_dataset
+
+    if name not in DATASETS and is_user_source(name):
+        options = images or ImageOptions((32, 32))
+        return load_user_dataset(name, options, val_split=val_split, cache=cache,
+                                 progress=progress)
     key = canonical_name(name)
     if key == "digits":
         return load_digits()
@@ -159,6 +193,11 @@ def load_dataset(
             raise
         download(key, default_data_dir(data_dir), progress=progress)
         path = find_dataset(key, data_dir)
+    return cached_builtin(key, path, lambda: _decode_builtin(key, path, verify),
+                          {"verify": verify}, cache)
+
+
+def _decode_builtin(key: str, path: Path, verify: bool) -> Dataset:
     if key == "cifar10":
         return load_cifar10(path, verify=verify)
     classes = MNIST_CLASSES if key == "mnist" else FASHION_MNIST_CLASSES

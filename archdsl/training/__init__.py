@@ -32,7 +32,12 @@ One module per concept:
 ``masks``          :func:`dropout_masks`: the one mask generator (nodes from ``Layer.stochastic``)
 ``loop``           :func:`start_session` and :class:`Lockstep`: the lock-step loop and its hooks
 ``checkpoints``    :func:`save_checkpoint`, :func:`load_checkpoint`, resume positions
-``progress``       the progress bars of ``archdsl train``
+``progress``       the progress bars and phase lines of ``archdsl train``
+``outdir``         :func:`claim_output`: the output folder checked, locked, cleaned, never
+                   emptied (a fresh ``run-N`` or ``overwrite``)
+``monitor``        :class:`EarlyStopping` and :class:`BestCheckpoints` (best-k checkpoints)
+``tensorboard``    TensorBoard event files, written without TensorFlow
+``threads``        :func:`configure_threads`: OpenMP wait policy and thread counts
 ``outputs``        :class:`TrainResult` and the metrics files
 ``run``            :func:`run_training`
 ``compare``        :func:`lockstep_run` and the per-node gradient and weight differences
@@ -90,6 +95,8 @@ from archdsl.training.loop import (
     StepEvent,
     check_finite,
     evaluate,
+    nonfinite_result,
+    schedule_lr,
     start_session,
 )
 from archdsl.training.masks import (
@@ -100,8 +107,12 @@ from archdsl.training.masks import (
     mask_multiplier,
     stochastic_types,
 )
+from archdsl.training.monitor import BestCheckpoints, EarlyStopping
+from archdsl.training.outdir import RunFolder, claim_output
 from archdsl.training.outputs import TrainResult
 from archdsl.training.run import run_training
+from archdsl.training.tensorboard import TensorBoardLog
+from archdsl.training.threads import configure_threads
 from archdsl.training.trainer import StepResult, Trainer
 
 __all__ = [
@@ -111,8 +122,10 @@ __all__ = [
     "LOSS_TOLERANCE",
     "MASK_STREAM",
     "PARTED",
+    "BestCheckpoints",
     "CheckpointError",
     "DropoutNode",
+    "EarlyStopping",
     "EpochEnd",
     "Framework",
     "Lockstep",
@@ -120,9 +133,11 @@ __all__ = [
     "LoopHooks",
     "MakeTrainer",
     "Position",
+    "RunFolder",
     "Session",
     "StepEvent",
     "StepResult",
+    "TensorBoardLog",
     "TrainCheckReport",
     "TrainData",
     "TrainResult",
@@ -133,7 +148,9 @@ __all__ = [
     "check_finite",
     "check_fits",
     "choice_nodes",
+    "claim_output",
     "config_hash",
+    "configure_threads",
     "dropout_masks",
     "dropout_nodes",
     "evaluate",
@@ -143,12 +160,14 @@ __all__ = [
     "lockstep_run",
     "mask_multiplier",
     "native_set",
+    "nonfinite_result",
     "override_config",
     "prepare_data",
     "register_framework",
     "resolve_config",
     "run_training",
     "save_checkpoint",
+    "schedule_lr",
     "start_session",
     "stochastic_types",
     "train_crosscheck",

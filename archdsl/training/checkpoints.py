@@ -105,6 +105,11 @@ def restore_states(
         state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         if not state:
             raise CheckpointError(f"{path}: holds no state for {name}")
+        bad = next((k for k, v in state.items()
+                    if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()), None)
+        if bad is not None:
+            raise CheckpointError(f"{path}: the {name} state '{bad}' holds NaN or infinite "
+                                  "values; delete the checkpoint to start over")
         try:
             trainer.set_state(state)
         except (KeyError, ValueError, TypeError) as exc:
@@ -135,18 +140,86 @@ def resume_position(
     arrays: Mapping[str, np.ndarray],
     trainers: Mapping[str, Trainer],
     names: tuple[str, ...],
+    per_epoch: int | None = None,
 ) -> Position:
-    """Restore the trainers from a checkpoint and return the position it recorded."""
+    """Restore the trainers from a checkpoint and return the position it recorded, after
+    :func:`check_position` (with ``per_epoch``, the batches per epoch of this run's data).
+
+    Raises:
+        CheckpointError: the position or the step log is inconsistent, or a state does not fit.
+    """
+    epoch, batch, step = check_position(path, meta, per_epoch)
+    log = _step_log(path, names, arrays, step)
     restore_states(path, trainers, arrays)
-    try:
-        pos = Position(StepLog.from_arrays(names, arrays), list(meta["epochs"]),
-                       int(meta["epoch"]), int(meta["batch"]), int(meta["step"]))
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: incomplete checkpoint (missing {exc})") from None
+    pos = Position(log, [dict(r) for r in meta["epochs"]], epoch, batch, step)
     pos.log.truncate(pos.step)
     if pos.history and pos.history[-1].get("partial"):
         pos.history.pop()  # that epoch continues now
     return pos
+
+
+def _count(meta: Mapping[str, Any], key: str, path: Path) -> int:
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CheckpointError(f"{path}: invalid checkpoint: '{key}' must be a whole number "
+                              f">= 0. Received: {str(value)[:80]}")
+    return value
+
+
+def check_position(
+    path: Path, meta: Mapping[str, Any], per_epoch: int | None
+) -> tuple[int, int, int]:
+    """``(epoch, batch, step)`` of a checkpoint's meta, checked: whole numbers, ``batch`` inside
+    an epoch, ``step == epoch · per_epoch + batch``, and one ``epochs`` record (a mapping whose
+    ``epoch`` counts up from 1) per epoch begun.
+
+    Raises:
+        CheckpointError: the meta is inconsistent (hand-edited or corrupt); the message names
+            the key.
+
+    Example:
+        >>> check_position(Path("c.npz"), {"epoch": 1, "batch": 0, "step": 4,
+        ...                "epochs": [{"epoch": 1}]}, per_epoch=4)
+        (1, 0, 4)
+        >>> check_position(Path("c.npz"), {"epoch": 10**9, "batch": 0, "step": 4,
+        ...                "epochs": [{"epoch": 1}]}, per_epoch=4)
+        Traceback (most recent call last):
+        ...
+        archdsl.training.errors.CheckpointError: c.npz: invalid checkpoint: step 4 is not \
+epoch 1000000000 × 4 batches + batch 0; delete it to start over
+    """
+    epoch, batch, step = (_count(meta, k, path) for k in ("epoch", "batch", "step"))
+    if per_epoch is not None:
+        if batch >= per_epoch:
+            raise CheckpointError(f"{path}: invalid checkpoint: batch {batch} is beyond an "
+                                  f"epoch of {per_epoch} batches; delete it to start over")
+        if step != epoch * per_epoch + batch:
+            raise CheckpointError(
+                f"{path}: invalid checkpoint: step {step} is not epoch {epoch} × {per_epoch} "
+                f"batches + batch {batch}; delete it to start over")
+    history = meta.get("epochs")
+    begun = epoch + (1 if batch else 0)
+    if not isinstance(history, list) or len(history) != begun or any(
+        not isinstance(r, dict) or r.get("epoch") != i + 1 for i, r in enumerate(history)
+    ):
+        raise CheckpointError(
+            f"{path}: invalid checkpoint: 'epochs' must hold one record per epoch begun "
+            f"({begun}, each a mapping with its 'epoch' number). Received: "
+            f"{str(history)[:80]}")
+    return epoch, batch, step
+
+
+def _step_log(path: Path, names: tuple[str, ...], arrays: Mapping[str, np.ndarray],
+              step: int) -> StepLog:
+    try:
+        log = StepLog.from_arrays(names, arrays)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: incomplete checkpoint (step log: {exc})") from None
+    columns = (log.epoch, log.step, log.framework, log.loss, log.correct, log.count, log.lr)
+    if len({len(c) for c in columns}) != 1 or len(log) < step * len(names):
+        raise CheckpointError(f"{path}: invalid checkpoint: its step log does not cover "
+                              f"{step} steps of {len(names)} framework(s)")
+    return log
 
 
 def rng_position(seed: int, epoch: int, batch: int) -> dict[str, Any]:
@@ -163,6 +236,7 @@ def rng_position(seed: int, epoch: int, batch: int) -> dict[str, Any]:
 __all__ = [
     "CHECKPOINT_FORMAT",
     "Position",
+    "check_position",
     "load_checkpoint",
     "load_run_checkpoint",
     "restore_states",

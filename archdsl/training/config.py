@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from archdsl.errors import SpecError
-from archdsl.trainconfig import TrainConfig
+from archdsl.trainconfig import UNHASHED, TrainConfig
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -88,9 +88,10 @@ def config_hash(
     graph: Graph, config: TrainConfig, frameworks: Sequence[str], native: frozenset[str]
 ) -> str:
     """A fingerprint of everything that decides a run's trajectory (not ``epochs``/``max_steps``,
-    so a finished run can be resumed for more epochs)."""
+    so a finished run can be resumed for more epochs, nor early stopping and best-k settings:
+    :data:`~archdsl.trainconfig.UNHASHED`)."""
     payload = {
-        "config": config.model_dump(mode="json", exclude={"epochs", "max_steps"}),
+        "config": config.model_dump(mode="json", exclude=set(UNHASHED)),
         "graph": graph.expanded(),
         "frameworks": list(frameworks),
         "native": sorted(native),

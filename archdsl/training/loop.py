@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -100,10 +100,15 @@ class LoopHooks:
         """After every step (before the finiteness check)."""
 
     def on_diverged(self, event: StepEvent) -> None:
-        """A loss of ``event`` is NaN or infinite; the loop raises after this returns."""
+        """A loss, gradient or statistic of ``event`` is NaN or infinite; the loop raises
+        after this returns."""
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         """After the last step of an epoch (also a cut-short one)."""
+
+    def should_stop(self) -> bool:
+        """Asked after every full epoch: end the run there (early stopping)."""
+        return False
 
 
 class Lockstep:
@@ -172,34 +177,57 @@ class Lockstep:
         hooks: LoopHooks | None = None,
     ) -> int:
         """Step through ``batches`` epoch by epoch from ``start`` = (epoch, batch, steps done)
-        until ``limit`` steps are done (or ``epochs`` epochs, when given); returns the steps
-        done. Each epoch's learning rate is ``config.schedule``'s.
+        until ``limit`` steps are done (or ``epochs`` epochs, when given, or
+        ``hooks.should_stop()`` after an epoch); returns the steps done. The learning rate is
+        ``config.schedule``'s (:func:`schedule_lr`), set before every epoch or every step.
 
         Raises:
-            TrainingDivergedError: a loss became NaN or infinite (after ``hooks.on_diverged``).
+            TrainingDivergedError: a loss, the gradients or a weight/statistic became NaN or
+                infinite (after ``hooks.on_diverged``).
         """
         hooks = hooks or LoopHooks()
         epoch, first, step = start
+        per_epoch = len(batches)
+        per_step = config.schedule.per_step
         while step < limit and (epochs is None or epoch < epochs):
-            lr = config.schedule.lr(config.optimizer.lr, epoch, config.epochs)
+            lr = schedule_lr(config, epoch, step, per_epoch)
             self.set_lr(lr)
             hooks.on_epoch_start(epoch, lr)
             index = first
             for xb, yb in _from_batch(batches.epoch(epoch), first):
                 if step >= limit:
                     break
+                if per_step and index != first:
+                    lr = schedule_lr(config, epoch, step, per_epoch)
+                    self.set_lr(lr)
                 results, seconds = self.step(xb, yb, epoch=epoch, index=index)
                 step += 1
                 event = StepEvent(epoch, index, step, lr, results, seconds)
                 index += 1
                 hooks.on_step(event)
-                _check_event(event, hooks)
-            partial = index < len(batches)
+                _check_event(event, hooks, self.trainers)
+            partial = index < per_epoch
             hooks.on_epoch_end(EpochEnd(epoch, index, step, lr, partial))
-            if partial:
+            if partial or hooks.should_stop():
                 break
             epoch, first = epoch + 1, 0
         return step
+
+
+def schedule_lr(config: TrainConfig, epoch: int, step: int, per_epoch: int) -> float:
+    """The learning rate of the step after ``step`` steps (in ``epoch``, 0-based): the
+    schedule's interval is the epoch or the step; its horizon is ``config.epochs`` epochs.
+
+    Example:
+        >>> cfg = TrainConfig.model_validate({"optimizer": {"lr": 1.0}, "epochs": 2,
+        ...     "schedule": {"name": "cosine", "interval": "step"}})
+        >>> [schedule_lr(cfg, s // 2, s, 2) for s in range(4)]
+        [1.0, 0.8535533905932737, 0.5, 0.14644660940672627]
+    """
+    sched, base = config.schedule, config.optimizer.lr
+    if sched.per_step:
+        return sched.lr_at(base, step, config.epochs * per_epoch)
+    return sched.lr_at(base, epoch, config.epochs)
 
 
 def _from_batch(
@@ -208,20 +236,52 @@ def _from_batch(
     return itertools.islice(batches, first, None) if first else batches
 
 
-def _check_event(event: StepEvent, hooks: LoopHooks) -> None:
-    """Call ``hooks.on_diverged`` and raise when a loss of ``event`` is not finite."""
+def _check_event(event: StepEvent, hooks: LoopHooks, trainers: Mapping[str, Trainer]) -> None:
+    """Call ``hooks.on_diverged`` and raise when a loss, the gradients' norm or (for trainers
+    with a ``nonfinite()`` method) a weight or statistic of ``event`` is NaN or infinite."""
     for name, r in event.results.items():
-        loss = float(r.loss)
-        if not math.isfinite(loss):
+        what = nonfinite_result(r)
+        if what is None:
+            probe = getattr(trainers.get(name), "nonfinite", None)
+            what = probe() if callable(probe) else None
+        if what is not None:
             hooks.on_diverged(event)
-            check_finite(name, loss, step=event.step, epoch=event.epoch + 1, lr=event.lr)
+            raise TrainingDivergedError(
+                f"{name} {what} at step {event.step} (epoch {event.epoch + 1}) with lr "
+                f"{event.lr}; training stopped: lower optimizer.lr, set clip_grad_norm or "
+                "check the data normalization"
+            )
 
 
-def evaluate(trainers: Mapping[str, Trainer], batches: Batches) -> dict[str, dict[str, float]]:
+def nonfinite_result(r: StepResult) -> str | None:
+    """What of a step result is NaN or infinite, in words (``None``: all finite).
+
+    Example:
+        >>> nonfinite_result(StepResult(float("nan"), 0, 4))
+        'loss became nan'
+        >>> nonfinite_result(StepResult(0.5, 0, 4, grad_norm=float("inf")))
+        'gradients became inf (global norm)'
+    """
+    loss = float(r.loss)
+    if not math.isfinite(loss):
+        return f"loss became {loss}"
+    norm = getattr(r, "grad_norm", None)
+    if norm is not None and not math.isfinite(float(norm)):
+        return f"gradients became {float(norm)} (global norm)"
+    return None
+
+
+def evaluate(
+    trainers: Mapping[str, Trainer], batches: Batches,
+    on_batch: Callable[[], None] | None = None,
+) -> dict[str, dict[str, float]]:
     """Sample-weighted validation loss and accuracy of every trainer over ``batches`` (epoch 0;
-    an unshuffled pipeline yields the same batches every time)."""
+    an unshuffled pipeline yields the same batches every time); ``on_batch`` is called after
+    each batch (progress)."""
     sums = {name: [0.0, 0, 0] for name in trainers}
     for xb, yb in batches.epoch(0):
+        if on_batch is not None:
+            on_batch()
         for name, trainer in trainers.items():
             r = trainer.evaluate(xb, yb)
             acc = sums[name]
@@ -262,5 +322,7 @@ __all__ = [
     "StepEvent",
     "check_finite",
     "evaluate",
+    "nonfinite_result",
+    "schedule_lr",
     "start_session",
 ]

@@ -2,7 +2,8 @@
 
 ``metrics.csv`` (one row per framework and step), ``metrics.json`` (:meth:`TrainResult.as_json`),
 ``curves.png`` (loss and accuracy per framework) and ``checkpoint.npz``; each is written
-atomically.
+atomically. The trained weights, ``weights.npz`` (and ``weights.best.npz``), ``model.pt`` and
+``model.keras``, are :mod:`archdsl.training.weightfiles`' (their names are results too).
 
 Example:
     >>> sorted(result_files(Path("out")))
@@ -29,6 +30,22 @@ OUTPUT_FILES = {
 }
 
 
+#: Folders of a run's results: the best-k checkpoints and the TensorBoard event files.
+OUTPUT_DIRS = {"best": "best", "tensorboard": "tensorboard"}
+
+
+def result_names() -> tuple[str, ...]:
+    """Every file and folder name a run writes in its ``out_dir`` (what "holds results"
+    means to :func:`~archdsl.training.outdir.claim_output`).
+
+    >>> "metrics.csv" in result_names() and "best" in result_names()
+    True
+    """
+    from archdsl.training.weightfiles import WEIGHT_FILES
+
+    return (*OUTPUT_FILES.values(), *WEIGHT_FILES.values(), *OUTPUT_DIRS.values())
+
+
 def result_files(out: Path) -> dict[str, str]:
     """:data:`OUTPUT_FILES` as paths in ``out`` (``TrainResult.files``)."""
     return {key: str(out / name) for key, name in OUTPUT_FILES.items()}
@@ -36,8 +53,11 @@ def result_files(out: Path) -> dict[str, str]:
 
 def clear_outputs(out: Path) -> None:
     """Delete a previous run's files from ``out`` (a fresh run must not mix with them)."""
+    from archdsl.training.weightfiles import clear_weight_files
+
     for name in OUTPUT_FILES.values():
         (out / name).unlink(missing_ok=True)
+    clear_weight_files(out)
 
 
 def _pct(v: float | None) -> str:
@@ -66,6 +86,14 @@ class TrainResult:
     resumed_from: dict[str, int] | None = None
     normalization: dict[str, list[float]] | None = None
     files: dict[str, str] = field(default_factory=dict)
+    #: sentences for the user (where the run wrote, what was cleaned up)
+    notes: list[str] = field(default_factory=list)
+    #: the best-k checkpoints kept (``keep_best``): epoch, value, monitor, file
+    best: list[dict[str, Any]] = field(default_factory=list)
+    #: why early stopping ended the run (``None``: it did not)
+    stopped_early: str | None = None
+    #: the number of test images each validation pass used
+    val_samples: int | None = None
 
     @property
     def final(self) -> dict[str, dict[str, Any]]:
@@ -122,6 +150,10 @@ class TrainResult:
             "epochs": self.epochs,
             "final": self.final,
             "files": self.files,
+            "val_samples": self.val_samples,
+            "best": self.best,
+            "stopped_early": self.stopped_early,
+            "notes": self.notes,
         }
 
 
@@ -143,4 +175,5 @@ def write_outputs(
                     title=f"{result.spec} on {result.dataset}")
 
 
-__all__ = ["OUTPUT_FILES", "TrainResult", "clear_outputs", "result_files", "write_outputs"]
+__all__ = ["OUTPUT_DIRS", "OUTPUT_FILES", "TrainResult", "clear_outputs", "result_files",
+           "result_names", "write_outputs"]

@@ -7,9 +7,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -86,10 +87,68 @@ class TrainProgress:
               + ", ".join(self.latest.values()) + f"; {rate:.2f} s/step", file=sys.stderr,
               flush=True)
 
+    def validating(self, batches: int, images: int) -> Callable[[], None]:
+        """Start a validation pass of ``batches`` batches (``images`` images); returns the
+        per-batch callback. A bar on a terminal, one line elsewhere."""
+        if self.bar is not None:
+            task = self.bar.add_task("val", total=batches, completed=0,
+                                     info=f"validating on {images:,} images")
+
+            done = [0]
+
+            def advance() -> None:
+                done[0] += 1
+                self.bar.update(task, advance=1)
+                if done[0] >= batches:
+                    self.bar.remove_task(task)
+
+            return advance
+        if self.plain:
+            print(f"validating on {images:,} images ({batches} batches) ...", file=sys.stderr,
+                  flush=True)
+        return lambda: None
+
     def close(self) -> None:
         """Stop the bars (a no-op in plain mode)."""
         if self.bar is not None:
             self.bar.stop()
 
 
-__all__ = ["TrainProgress"]
+class Status:
+    """What a run is doing before and between its steps, one line per phase on stderr
+    (``loading the dataset cifar10 ... done in 1.2 s``); silent when disabled.
+
+    Example:
+        >>> with Status(False).phase("loading"):
+        ...     pass
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def say(self, text: str) -> None:
+        """One line of its own."""
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    def progress(self, what: str, done: int, total: int | None) -> None:
+        """A counter (``decoding images: 1,024/40,000``), at most one line per 2 s and the
+        last one (a :data:`archdsl.data.download.ProgressFn`)."""
+        now = time.monotonic()
+        if total is not None and done < total and now - getattr(self, "_last", 0.0) < 2.0:
+            return
+        self._last = now
+        self.say(f"  {what}: {done:,}" + (f"/{total:,}" if total is not None else ""))
+
+    @contextlib.contextmanager
+    def phase(self, text: str) -> Iterator[None]:
+        """``text ...`` before, ``done in S s`` after (only when it took 0.5 s or more)."""
+        t0 = time.perf_counter()
+        self.say(f"{text} ...")
+        yield
+        seconds = time.perf_counter() - t0
+        if seconds >= 0.5:
+            self.say(f"  done in {seconds:.1f} s")
+
+
+__all__ = ["Status", "TrainProgress"]

@@ -13,8 +13,12 @@ Example:
     ...     def get_state(self): return {}
     ...     def set_state(self, state): pass
     ...     def gradients(self): return {}
-    >>> isinstance(Constant(), Trainer), Constant().step(None, [0, 1])
-    (True, StepResult(loss=0.5, correct=1, count=2))
+    >>> isinstance(Constant(), Trainer), Constant().step(None, [0, 1]).loss
+    (True, 0.5)
+
+A trainer may also define ``nonfinite() -> str | None``: after every step the loop asks it
+which weight or statistic (BatchNorm's running variance, ...) is NaN or infinite, in words, and
+stops the run when one is, before a checkpoint could save it.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StepResult:
-    """One batch's mean loss and accuracy counts."""
+    """One batch's mean loss and accuracy counts, and the global L2 norm of its gradients
+    (before clipping; ``None`` when the trainer does not report it)."""
 
     loss: float
     correct: int
     count: int
+    grad_norm: float | None = None
 
 
 @runtime_checkable

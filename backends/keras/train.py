@@ -76,6 +76,7 @@ from archdsl.training.trainer import StepResult, Trainer
 from .layers import TorchLikeBatchNormalization
 from .lower import to_keras_layout
 from .optim import TorchAdam, TorchOptimizer, TorchRMSprop, TorchSGD
+from .train_device import mixed_bfloat16, move_variables, placement
 from .train_dropout import DropoutControl, configure_dropout, keras_mask
 from .train_steps import determinism, jax_steps, tf_steps
 from .weights import from_keras_parts, get_weights, keras_variables, set_weights, to_keras_parts
@@ -172,6 +173,8 @@ class KerasTrainer:
                                f"{self.backend!r}")
         self._device = device
         determinism(config.seed, self.backend)
+        if config.precision == "bf16":
+            mixed_bfloat16(model)
         if "init" in native:
             set_weights(model, graph, init_weights(graph, "keras_default", config.seed))
         self._configure_batchnorm()
@@ -182,11 +185,16 @@ class KerasTrainer:
         self.optimizer.build(self._vars)
         self.loss_fn = keras.losses.CategoricalCrossentropy(
             from_logits=True, label_smoothing=config.loss.label_smoothing, dtype=self.dtype)
+        if self.backend == "jax" and str(device).startswith("cuda"):
+            move_variables([*model.variables, *self.optimizer.variables], device)
         self._grads: list[Any] | None = None
+        self._state_ok = True
+        clip = config.clip_grad_norm
         self._train_fn, self._eval_fn = (
-            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile)
+            tf_steps(model, self.loss_fn, self.optimizer, self._vars, self._control, jit_compile,
+                     clip)
             if self.backend == "tensorflow"
-            else jax_steps(model, self.loss_fn, self.optimizer, self._control))
+            else jax_steps(model, self.loss_fn, self.optimizer, self._control, clip))
 
     # ------------------------------------------------------------------ setup
     def _configure_batchnorm(self) -> None:
@@ -221,15 +229,7 @@ class KerasTrainer:
 
     @contextlib.contextmanager
     def _placement(self) -> Iterator[None]:
-        if self.backend != "tensorflow":
-            yield
-            return
-        import tensorflow as tf
-
-        want = self._device
-        if want == "auto":
-            want = "cuda" if tf.config.list_physical_devices("GPU") else "cpu"
-        with tf.device("/GPU:0" if str(want).startswith("cuda") else "/CPU:0"):
+        with placement(self.backend, self._device):
             yield
 
     # ------------------------------------------------------------------ data
@@ -279,9 +279,31 @@ class KerasTrainer:
         xk, yk = self._inputs(x, y)
         mk = self._masks(masks, xk.shape[0])
         with self._placement():
-            loss, correct, grads = self._train_fn(xk, yk, mk)
+            loss, correct, grads, norm, ok = self._train_fn(xk, yk, mk)
         self._grads = list(grads)
-        return StepResult(float(loss), int(correct), int(xk.shape[0]))
+        self._state_ok = bool(ops.convert_to_numpy(ok))
+        return StepResult(float(loss), int(correct), int(xk.shape[0]), float(norm))
+
+    def nonfinite(self) -> str | None:
+        """The first weight or BatchNorm statistic holding a NaN or an infinity after the last
+        step, in words (``None`` when all are finite; the step itself checks that)."""
+        if self._state_ok:
+            return None
+        names: dict[int, tuple[Any, str]] = {}
+        for node in self.graph.walk():
+            for name, w in node.weights.items():
+                for var in keras_variables(self.model, node.id, name, w):
+                    names[id(var)] = (node, name)
+        for var in self.model.weights:
+            arr = np.asarray(ops.convert_to_numpy(var))
+            if arr.dtype.kind != "f" or np.isfinite(arr).all():
+                continue
+            node, name = names.get(id(var), (None, var.path))
+            label = (f"{'BatchNorm ' if node.type == 'batchnorm' else ''}"
+                     f"{'weight' if var.trainable else 'statistic'} {node.id}.{name}"
+                     if node is not None else f"variable {name}")
+            return f"{label} became {'nan' if np.isnan(arr).any() else 'inf'}"
+        return "a variable became non-finite"
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> StepResult:
         """Inference-mode (``training=False``) mean loss and accuracy counts; no update."""
@@ -404,7 +426,8 @@ def make_trainer(model: keras.Model, graph: Any, config: TrainConfig, *, device:
     ``BatchNormalization``, which share their state), dropout layers are wrapped, and
     ``"init"`` re-initializes the weights with ``keras_default``. ``jit_compile`` compiles the
     TensorFlow step with XLA (faster on GPU; rounding may differ). ``device``: ``"cpu"``,
-    ``"cuda"`` or ``"auto"`` (TensorFlow placement).
+    ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (:func:`.train_device.placement`).
+    ``config.precision == "bf16"`` gives every layer the ``mixed_bfloat16`` policy.
 
     Example:
         >>> import archdsl

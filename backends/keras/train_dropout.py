@@ -55,7 +55,8 @@ def wrap_dropout(layer: Any, node: DropoutNode, control: DropoutControl) -> None
             if spatial:  # a port that writes Keras Dropout for torch's Dropout2d
                 return keras.random.dropout(inputs, rate, seed=layer.seed_generator)
             return original(layer, inputs, training=True)
-        return inputs * control.current[node_id]
+        mask = control.current[node_id]
+        return inputs * keras.ops.cast(mask, inputs.dtype)  # bfloat16 under mixed precision
 
     layer.call = call
 

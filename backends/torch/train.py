@@ -190,6 +190,8 @@ class TorchTrainer:
             [p for _, _, p in self._params], config.optimizer, native)
         self._slots = slot_names(config.optimizer)
         self._steps = 0
+        self._bf16 = config.precision == "bf16"
+        self._watched = watched_tensors(tensors, graph)
         self.forward_module: nn.Module = model
 
     # ------------------------------------------------------------------ setup
@@ -275,18 +277,40 @@ class TorchTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         self._control.active = self._dropout_mode == "masks"
         try:
-            logits = self.forward_module(xt)
+            with self._autocast():
+                logits = self.forward_module(xt)
+                loss = F.cross_entropy(logits.float() if self._bf16 else logits, yt,
+                                       label_smoothing=self.config.loss.label_smoothing)
         finally:
             self._control.active = False
-        loss = F.cross_entropy(logits, yt, label_smoothing=self.config.loss.label_smoothing)
         loss.backward()
+        norm = clip_gradients([p for _, _, p in self._params], self.config.clip_grad_norm)
         if self._manual_decay:
             self._decay()
         self.optimizer.step()
         self._steps += 1
         with torch.no_grad():
             correct = int((logits.argmax(1) == yt).sum())
-        return StepResult(float(loss.detach()), correct, int(xt.shape[0]))
+        return StepResult(float(loss.detach()), correct, int(xt.shape[0]), norm)
+
+    def _autocast(self) -> Any:
+        """bfloat16 autocast (``precision: bf16``), else a no-op context."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16)
+
+    def nonfinite(self) -> str | None:
+        """The first weight or BatchNorm statistic holding a NaN or an infinity, in words
+        (``None`` when all are finite); one reduction over the model per call."""
+        watched = self._watched
+        if not watched:
+            return None
+        with torch.no_grad():
+            peaks = torch.stack([t.detach().abs().amax().to(torch.float64) for _, t in watched])
+            bad = (~torch.isfinite(peaks)).nonzero()
+        if bad.numel() == 0:
+            return None
+        label, tensor = watched[int(bad[0, 0])]
+        value = "nan" if bool(torch.isnan(tensor).any()) else "inf"
+        return f"{label} became {value}"
 
     def _decay(self) -> None:
         """Decoupled weight decay for SGD/RMSprop, ``p ← p·(1 − lr·wd)``, as AdamW does it."""
@@ -301,8 +325,9 @@ class TorchTrainer:
         """Eval-mode mean loss and accuracy counts; no update (train mode is left off)."""
         xt, yt = self._tensors(x, y)
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             logits = self.model(xt)
+            logits = logits.float() if self._bf16 else logits
             loss = F.cross_entropy(logits, yt, label_smoothing=self.config.loss.label_smoothing)
             correct = int((logits.argmax(1) == yt).sum())
         return StepResult(float(loss), correct, int(xt.shape[0]))
@@ -384,6 +409,43 @@ class TorchTrainer:
             torch.set_rng_state(torch.as_tensor(np.asarray(state["rng/torch"])))
         if "rng/cuda" in state:
             torch.cuda.set_rng_state(torch.as_tensor(np.asarray(state["rng/cuda"])), self.device)
+
+
+def clip_gradients(params: list[Tensor], max_norm: float | None) -> float:
+    """The global L2 norm of the gradients (√Σ‖g‖², before clipping), and with ``max_norm``
+    every gradient scaled by ``min(1, max_norm / (norm + 1e-6))`` (``clip_grad_norm_``'s
+    rule; the Keras trainer computes the same, see ``train_steps.clip_by_global_norm``).
+
+    >>> w = torch.zeros(2, requires_grad=True); w.grad = torch.tensor([3.0, 4.0])
+    >>> clip_gradients([w], 1.0), [round(v, 4) for v in w.grad.tolist()]
+    (5.0, [0.6, 0.8])
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    with torch.no_grad():
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g)
+                                                      for g in grads]))
+        if max_norm is not None:
+            coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+            for g in grads:
+                g.mul_(coef.to(g.dtype))
+    return float(total)
+
+
+def watched_tensors(tensors: Mapping[str, Mapping[str, Tensor]], graph: Graph
+                    ) -> list[tuple[str, Tensor]]:
+    """Every floating weight and statistic of the model, labelled for a divergence message."""
+    out = []
+    for node_id, ts in tensors.items():
+        bn = graph[node_id].type == "batchnorm"
+        for name, t in ts.items():
+            if not t.is_floating_point() or not t.numel():
+                continue
+            kind = "statistic" if not isinstance(t, nn.Parameter) else "weight"
+            what = f"BatchNorm {kind}" if bn else kind
+            out.append((f"{what} {node_id}.{name}", t))
+    return out
 
 
 def state_dtype(p: Tensor) -> np.dtype[Any]:
