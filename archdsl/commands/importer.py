@@ -137,7 +137,8 @@ def load_reference(source: str, graph: Any, ref_weights: str | None, arch: str |
     if source.startswith("keras:"):
         return "keras", keras_application(source[len("keras:"):], graph, ref_weights, seed)
     if source.startswith("torchvision:"):
-        return "torch", torchvision_model(source[len("torchvision:"):], ref_weights, seed)
+        return "torch", torchvision_model(source[len("torchvision:"):], ref_weights, seed,
+                                          graph.input_shapes[0])
     path = Path(source)
     if not path.is_file():
         raise SpecError(f"--from: no file '{source}'",
@@ -240,9 +241,11 @@ def _keras_weights_file(path: Path, graph: Any, arch: str | None, seed: int) -> 
     return model
 
 
-def torchvision_model(name: str, ref_weights: str | None, seed: int = 0) -> Any:
+def torchvision_model(name: str, ref_weights: str | None, seed: int = 0,
+                      input_shape: Any = None) -> Any:
     """``torchvision.models.get_model(name, weights=...)`` in eval mode; ``ref_weights``
-    ``None`` → ``"DEFAULT"``, ``"none"`` → random (every weight, seeded)."""
+    ``None`` → ``"DEFAULT"``, ``"none"`` → random (every weight, seeded). A random model built
+    for a fixed ``image_size`` (ViT) is built for the spec's square ``input_shape`` instead."""
     _need("torch")
     try:
         import torchvision
@@ -255,16 +258,28 @@ def torchvision_model(name: str, ref_weights: str | None, seed: int = 0) -> Any:
     if name not in names:
         raise SpecError(f"--from torchvision:{name}: no such classification model."
                         f"{did_you_mean(name, names)}")
+    kwargs: dict[str, Any] = {"weights": None if weights == "none" else weights}
     try:
-        model = torchvision.models.get_model(name, weights=None if weights == "none" else weights)
+        model = torchvision.models.get_model(name, **kwargs)
+        side = _square_side(input_shape)
+        if weights == "none" and side and getattr(model, "image_size", side) != side:
+            kwargs["image_size"] = side  # ViT: position embedding and size check follow it
+            model = torchvision.models.get_model(name, **kwargs)
     except Exception as exc:
-        raise BackendError(f"cannot build torchvision.models.{name}(weights={weights!r}): "
+        raise BackendError(f"cannot build torchvision.models.{name}({_show(kwargs)}): "
                            f"{type(exc).__name__}: {str(exc)[:300]}") from None
     if weights == "none":
         from archdsl.backends.torch.importer import randomize_weights
 
         randomize_weights(model, seed)
     return model.eval()
+
+
+def _square_side(shape: Any) -> int | None:
+    """The side of a square ``(C, H, W)`` input, else ``None``."""
+    if shape is not None and len(shape) == 3 and shape[1] == shape[2]:
+        return int(shape[1])
+    return None
 
 
 # ---------------------------------------------------------------------------- verification

@@ -33,8 +33,11 @@ from __future__ import annotations
 from archdsl.weights.completeness import check_complete, check_node
 from archdsl.weights.errors import WeightsError
 from archdsl.weights.families import (
+    AFFINE_NORM,
     CONV_OR_TRANSPOSED,
     FAMILIES,
+    LOOSE,
+    TENSOR,
     families_match,
     family_of,
     type_families,
@@ -57,11 +60,14 @@ from archdsl.weights.signatures import compatible, describe, squeeze_shape
 from archdsl.weights.spec_layers import spec_layers
 
 __all__ = [
+    "AFFINE_NORM",
     "CONV_OR_TRANSPOSED",
     "FAMILIES",
     "FLOW_KINDS",
     "KEY_SEP",
+    "LOOSE",
     "META_KEY",
+    "TENSOR",
     "FlowTracer",
     "RefLayer",
     "Shape",

@@ -2,9 +2,17 @@
 
 A family groups the layer kinds whose weights have the same names and layout: ``conv``
 (convolutions of any rank, depthwise convolutions and dense layers: a dense kernel is a 1×1
-convolution's), ``transposed``, ``separable`` and ``batchnorm``. Each layer type declares its
-family on its class (:attr:`archdsl.layers.base.Layer.weight_family`); :func:`type_families`
-reads the table from the registry, so no list of layer types is kept here.
+convolution's), ``transposed``, ``separable``, ``batchnorm``, the affine norms, layer scale,
+``parameter`` and ``attention``. Each layer type declares its family on its class
+(:attr:`archdsl.layers.base.Layer.weight_family`); :func:`type_families` reads the table from
+the registry, so no list of layer types is kept here.
+
+A reference layer whose kind cannot be told from what the importer sees has a *loose* family
+that matches several: :data:`CONV_OR_TRANSPOSED` (a raw conv-like tensor), :data:`AFFINE_NORM`
+(a state dict's 1-D ``weight``/``bias``: LayerNorm or GroupNorm) and :data:`TENSOR` (a learned
+tensor held directly by a PyTorch container module, such as ViT's class token or ConvNeXt's
+``layer_scale``: a ``parameter`` or a ``layer_scale`` node, compared by shape up to 1-sized
+dimensions, :func:`archdsl.weights.signatures.shapes_match`).
 
 Example:
     >>> family_of("conv2d"), family_of("dense"), family_of("conv_transpose2d")
@@ -13,6 +21,8 @@ Example:
     True
     >>> families_match("transposed", CONV_OR_TRANSPOSED), families_match("conv", "batchnorm")
     (True, False)
+    >>> families_match("layer_scale", TENSOR), families_match("group_norm", AFFINE_NORM)
+    (True, True)
 """
 
 from __future__ import annotations
@@ -25,6 +35,13 @@ FAMILIES = ("conv", "transposed", "separable", "batchnorm", "layer_norm", "group
 #: the family of a conv-like tensor whose kind is unknown (a raw state dict cannot tell a
 #: ConvTranspose weight ``(I, O, *k)`` from a Conv weight ``(O, I, *k)``)
 CONV_OR_TRANSPOSED = "conv_or_transposed"
+#: a 1-D ``weight`` (and ``bias``) without running statistics: LayerNorm or GroupNorm
+AFFINE_NORM = "affine_norm"
+#: a bare learned tensor (its one array is ``value``): a ``parameter`` or a ``layer_scale``
+TENSOR = "tensor"
+#: loose reference family → the spec families it stands for
+LOOSE = {CONV_OR_TRANSPOSED: ("conv", "transposed"), AFFINE_NORM: ("layer_norm", "group_norm"),
+         TENSOR: ("parameter", "layer_scale")}
 
 
 def type_families() -> dict[str, str]:
@@ -45,10 +62,11 @@ def family_of(layer_type: str) -> str | None:
 
 def families_match(spec_family: str, ref_family: str) -> bool:
     """Whether a spec layer of ``spec_family`` can take a reference layer of ``ref_family``
-    (:data:`CONV_OR_TRANSPOSED` stands for either conv or transposed)."""
-    if ref_family == CONV_OR_TRANSPOSED:
-        return spec_family in ("conv", "transposed")
+    (a loose family, :data:`LOOSE`, stands for each of its families)."""
+    if ref_family in LOOSE:
+        return spec_family in LOOSE[ref_family]
     return spec_family == ref_family
 
 
-__all__ = ["CONV_OR_TRANSPOSED", "FAMILIES", "families_match", "family_of", "type_families"]
+__all__ = ["AFFINE_NORM", "CONV_OR_TRANSPOSED", "FAMILIES", "LOOSE", "TENSOR", "families_match",
+           "family_of", "type_families"]

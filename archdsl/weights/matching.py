@@ -24,6 +24,10 @@
   match when the spec uses the reference's names.
 * A spec separable convolution also matches a reference depthwise convolution (no bias)
   followed by a 1×1 convolution (PyTorch has no separable layer).
+* A spec node whose weights are all fixed (Swin's shifted-window mask, a constant of the spec)
+  takes a reference layer when one fits, as any node; when none does (torchvision recomputes
+  the mask in every forward pass) it keeps the spec's values, and the layers it feeds are
+  matched as if it were not there.
 
 Anything left unmatched raises :class:`~archdsl.weights.errors.WeightsError` naming the first
 spec node that could not be matched, its shapes and the nearest reference candidates;
@@ -109,6 +113,8 @@ class _Matcher:
         self.pairs: list[tuple[str, str]] = []
         self.weights: Weights = {}
         self.notes: list[str] = []
+        #: fixed spec nodes without a reference counterpart (they keep the spec's values)
+        self.kept: list[str] = []
         self.last = -1
         if self.graph_mode:
             self._check_parents()
@@ -127,6 +133,8 @@ class _Matcher:
                                        f"weighted parent '{p}'")
 
     def _assign(self, s: SpecLayer, refs: Sequence[RefLayer], arrays: Mapping[str, Any]) -> None:
+        if len(arrays) == 1 and len(s.shapes) == 1 and set(arrays) != set(s.shapes):
+            arrays = {next(iter(s.shapes)): next(iter(arrays.values()))}  # a lone tensor
         self.weights[s.id] = {
             name: np.asarray(arrays[name]).reshape(s.shapes[name]) for name in s.shapes
         }
@@ -143,7 +151,7 @@ class _Matcher:
     def match(self, s: SpecLayer) -> None:
         pool = self.unused()
         if self.graph_mode:
-            want = {self.out_of[p] for p in s.parents}
+            want = {self.out_of[p] for p in s.parents if p in self.out_of}
             pool = [r for r in pool if set(r.parents or ()) == want]
         cands = [r for r in pool if compatible(s, r)]
         if not cands and s.kind == "separable":
@@ -151,6 +159,10 @@ class _Matcher:
             if pair is not None:
                 self._assign(s, pair, _merge_separable(pair))
                 return
+        if not cands and s.fixed is not None:
+            self.weights[s.id] = dict(s.fixed)
+            self.kept.append(s.id)
+            return
         if not cands:
             raise self._no_match(s)
         chosen = cands[0] if len(cands) == 1 else self._choose(s, cands)
@@ -217,9 +229,10 @@ class _Matcher:
         unused = self.unused()
         same_sig = [r for r in unused if compatible(s, r)]
         if self.graph_mode:
-            want = [self.out_of[p] for p in s.parents]
+            want = [self.out_of[p] for p in s.parents if p in self.out_of]
             same_parents = [r for r in unused if set(r.parents or ()) == set(want)]
-            reads = ", ".join(f"'{p}' (reference '{self.out_of[p]}')" for p in s.parents)
+            reads = ", ".join(f"'{p}' (reference '{self.out_of[p]}')" for p in s.parents
+                              if p in self.out_of)
             reads = reads or "the model input"
             if same_sig:
                 why = (f"the reference layers with these shapes read from other layers; this "
@@ -314,6 +327,10 @@ def match_layers(
                  "auxiliary classifier the spec leaves out",
         )
     notes = m.notes + _attr_notes(m.spec, {r.name: r for r in m.ref}, m.pairs)
+    if m.kept:
+        notes.append(f"{len(m.kept)} node(s) with weights fixed by the spec and no reference "
+                     f"counterpart keep the spec's values: {', '.join(m.kept[:6])}"
+                     + (" ..." if len(m.kept) > 6 else ""))
     if unused:
         notes.append(f"{len(unused)} reference layer(s) unused: {', '.join(unused[:8])}"
                      + (" ..." if len(unused) > 8 else ""))

@@ -2,8 +2,15 @@
 
 Arrays are in the canonical (PyTorch) layout; node ids never contain ``/``. The key
 :data:`META_KEY` holds JSON metadata (the spec, its overrides and input shapes, the source and
-the import notes, for ``archdsl import-weights``). Files are written uncompressed and
+the import notes, for ``archdsl import-weights``; the spec's config hash, the dataset and its
+normalization, for ``archdsl train``'s ``weights.npz``). Files are written uncompressed and
 atomically; they are read with ``allow_pickle=False``.
+
+The readers also take a training checkpoint (``checkpoint.npz``: a ``meta`` entry and each
+framework's state under ``state/<framework>/weights/<node>/<weight>``): its weights are those of
+the first framework it trained (or of ``framework=``), so ``build --weights``, ``crosscheck
+--weights``, ``export``, ``predict`` and ``eval`` take a run's ``weights.npz`` and its
+``checkpoint.npz`` alike.
 
 Example:
     >>> import os, tempfile, numpy as np
@@ -85,46 +92,74 @@ def save_npz(path: str | Path, weights: Mapping[str, Mapping[str, Any]],
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_npz(path: str | Path) -> Weights:
-    """Read an archive written by :func:`save_npz` as ``{node: {name: array}}``.
+#: the JSON entry of a training checkpoint (:mod:`archdsl.training.checkpoints`)
+CHECKPOINT_META = "meta"
+_STATE = "state/"
+
+
+def load_npz(path: str | Path, framework: str | None = None) -> Weights:
+    """Read an archive written by :func:`save_npz`, or a training checkpoint, as
+    ``{node: {name: array}}`` (a checkpoint's weights: ``framework``'s, default the first it
+    trained).
 
     Raises:
-        WeightsError: unreadable file or a key that is not ``node/weight``.
+        WeightsError: unreadable file, a key that is not ``node/weight``, or a checkpoint
+            without weights for ``framework``.
     """
     try:
         with np.load(path, allow_pickle=False) as data:
+            if CHECKPOINT_META in data.files:
+                return _checkpoint_weights(path, data, framework)
             return from_flat({k: data[k] for k in data.files})
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise WeightsError(f"cannot read weights file '{path}': {exc}", hint=_EXPECTED) from None
 
 
+def _checkpoint_weights(path: str | Path, data: Any, framework: str | None) -> Weights:
+    """The weights of one framework's state in a training checkpoint."""
+    meta = json.loads(str(data[CHECKPOINT_META]))
+    names = list(meta.get("frameworks") or [])
+    name = framework or (names[0] if names else None)
+    prefix = f"{_STATE}{name}/weights/"
+    keys = [k for k in data.files if k.startswith(prefix)]
+    if not keys:
+        have = sorted({k.split("/")[1] for k in data.files if k.startswith(_STATE)})
+        raise WeightsError(f"checkpoint '{path}' holds no weights for framework '{name}' "
+                           f"(it has: {', '.join(have) or 'none'})")
+    return from_flat({k[len(prefix):]: data[k] for k in keys})
+
+
 def load_npz_meta(path: str | Path) -> dict[str, Any]:
-    """The metadata :func:`save_npz` stored (``{}`` when there is none).
+    """The metadata :func:`save_npz` stored, or a checkpoint's ``meta`` (``{}`` when there
+    is none).
 
     Raises:
         WeightsError: unreadable file or metadata that is not JSON.
     """
     try:
         with np.load(path, allow_pickle=False) as data:
-            if META_KEY not in data.files:
+            key = META_KEY if META_KEY in data.files else (
+                CHECKPOINT_META if CHECKPOINT_META in data.files else None)
+            if key is None:
                 return {}
-            meta: dict[str, Any] = json.loads(str(data[META_KEY]))
-            return meta
+            meta: dict[str, Any] = json.loads(str(data[key]))
+            return meta if isinstance(meta, dict) else {}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise WeightsError(f"cannot read the metadata of '{path}': {exc}",
                            hint=_EXPECTED) from None
 
 
-def load_npz_for(graph: Graph, path: str | Path) -> Weights:
+def load_npz_for(graph: Graph, path: str | Path, framework: str | None = None) -> Weights:
     """:func:`load_npz` + :func:`~archdsl.weights.completeness.check_complete`: the weights of
-    ``path``, verified to fit ``graph`` exactly (what ``build`` / ``crosscheck --weights
-    FILE.npz`` need).
+    ``path`` (an npz of weights or a training checkpoint), verified to fit ``graph`` exactly
+    (what ``build`` / ``crosscheck --weights`` and the export commands need).
 
     Raises:
-        WeightsError: unreadable file, or a missing, extra or misshaped weight (named), with
-            the spec the file was made for when its metadata says.
+        WeightsError: unreadable file, or a missing, extra or misshaped weight (named: which
+            node, which weight, both shapes), with the spec the file was made for when its
+            metadata says.
     """
-    weights = load_npz(path)
+    weights = load_npz(path, framework)
     try:
         check_complete(graph, weights)
     except WeightsError as exc:
@@ -138,5 +173,5 @@ def load_npz_for(graph: Graph, path: str | Path) -> Weights:
     return weights
 
 
-__all__ = ["KEY_SEP", "META_KEY", "from_flat", "load_npz", "load_npz_for", "load_npz_meta",
-           "save_npz", "to_flat"]
+__all__ = ["CHECKPOINT_META", "KEY_SEP", "META_KEY", "from_flat", "load_npz", "load_npz_for",
+           "load_npz_meta", "save_npz", "to_flat"]

@@ -38,6 +38,9 @@ class SpecLayer:
     ``parents`` are the nearest weighted nodes it reads from; ``attrs`` holds values compared
     with the reference's for notes (a BatchNorm's ``eps``); ``tags`` describe the weight-free
     context (:class:`~archdsl.weights.flow.FlowTracer`), used only to split ambiguity groups.
+    ``fixed`` holds the values of a node whose every weight is fixed by the spec (Swin's
+    shifted-window mask): a reference may compute them instead of storing them, so the node
+    takes a reference layer when one fits and keeps these values otherwise.
     """
 
     id: str
@@ -46,6 +49,7 @@ class SpecLayer:
     parents: tuple[str, ...] = ()
     attrs: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    fixed: Mapping[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,11 @@
 
 Two layers are *compatible* when their families agree (:mod:`archdsl.weights.families`) and
 they hold the same weight names with the same shapes, trailing 1-sized kernel dimensions
-ignored: a 1×1 convolution after global pooling carries a dense layer's weights.
+ignored: a 1×1 convolution after global pooling carries a dense layer's weights. A lone learned
+tensor (``parameter``, ``layer_scale``, a reference :data:`~archdsl.weights.families.TENSOR`)
+is compared by its shape without any 1-sized dimension, whatever its name: torchvision's class
+token ``(1, 1, D)`` fills a ``(1, D)`` parameter, ConvNeXt's ``layer_scale`` ``(C, 1, 1)`` a
+``(C,)`` layer scale.
 
 Example:
     >>> import numpy as np
@@ -12,6 +16,10 @@ Example:
     ...                                       "bias": np.zeros(10)})
     >>> compatible(fc, conv1x1), describe(fc.kind, fc.shapes)
     (True, 'conv: kernel [10, 8], bias [10]')
+    >>> gamma = SpecLayer("ls", "layer_scale", {"scale": (96,)})
+    >>> compatible(gamma, RefLayer("features.1.0.layer_scale", "tensor",
+    ...                            {"value": np.ones((96, 1, 1))}))
+    True
 """
 
 from __future__ import annotations
@@ -19,8 +27,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from archdsl.weights.families import CONV_OR_TRANSPOSED, families_match
+from archdsl.weights.families import AFFINE_NORM, CONV_OR_TRANSPOSED, TENSOR, families_match
 from archdsl.weights.records import RefLayer, Shape, SpecLayer
+
+#: families holding one learned tensor, compared by shape up to 1-sized dimensions
+LONE_TENSORS = ("parameter", "layer_scale", TENSOR)
 
 
 def squeeze_shape(shape: Sequence[int]) -> Shape:
@@ -36,6 +47,23 @@ def squeeze_shape(shape: Sequence[int]) -> Shape:
     return tuple(dims)
 
 
+def core_shape(shape: Sequence[int]) -> Shape:
+    """``shape`` without its 1-sized dimensions (how lone tensors compare).
+
+    >>> core_shape((1, 1, 768)), core_shape((96, 1, 1)), core_shape((169, 3))
+    ((768,), (96,), (169, 3))
+    """
+    return tuple(int(d) for d in shape if int(d) != 1)
+
+
+def lone_tensor(kind: str, shapes: Mapping[str, Shape]) -> Shape | None:
+    """The core shape of a layer holding one learned tensor (:data:`LONE_TENSORS`), else
+    ``None``."""
+    if kind not in LONE_TENSORS or len(shapes) != 1:
+        return None
+    return core_shape(next(iter(shapes.values())))
+
+
 def shapes_match(spec_shapes: Mapping[str, Shape], ref_shapes: Mapping[str, Shape]) -> bool:
     """The same weight names, with the same shapes once squeezed (:func:`squeeze_shape`)."""
     if set(spec_shapes) != set(ref_shapes):
@@ -44,8 +72,14 @@ def shapes_match(spec_shapes: Mapping[str, Shape], ref_shapes: Mapping[str, Shap
 
 
 def compatible(spec: SpecLayer, ref: RefLayer) -> bool:
-    """Same family and the same weights with the same (squeezed) shapes."""
-    return families_match(spec.kind, ref.kind) and shapes_match(spec.shapes, ref.shapes)
+    """Same family and the same weights with the same (squeezed) shapes; a lone tensor by its
+    core shape (:func:`core_shape`)."""
+    if not families_match(spec.kind, ref.kind):
+        return False
+    mine, theirs = lone_tensor(spec.kind, spec.shapes), lone_tensor(ref.kind, ref.shapes)
+    if mine is not None and theirs is not None:
+        return mine == theirs
+    return shapes_match(spec.shapes, ref.shapes)
 
 
 def signature_key(kind: str, shapes: Mapping[str, Shape]) -> tuple[Any, ...]:
@@ -56,7 +90,11 @@ def signature_key(kind: str, shapes: Mapping[str, Shape]) -> tuple[Any, ...]:
     ...     "conv", {"kernel": (4, 2, 3)})
     True
     """
-    family = "conv" if kind in ("conv", "transposed", CONV_OR_TRANSPOSED) else kind
+    lone = lone_tensor(kind, shapes)
+    if lone is not None:
+        return (TENSOR, lone)
+    family = {"transposed": "conv", CONV_OR_TRANSPOSED: "conv", "group_norm": "layer_norm",
+              AFFINE_NORM: "layer_norm"}.get(kind, kind)
     return (family, tuple(sorted((k, squeeze_shape(v)) for k, v in shapes.items())))
 
 
@@ -66,4 +104,5 @@ def describe(kind: str, shapes: Mapping[str, Shape]) -> str:
     return f"{kind}: {parts}" if parts else kind
 
 
-__all__ = ["compatible", "describe", "shapes_match", "signature_key", "squeeze_shape"]
+__all__ = ["LONE_TENSORS", "compatible", "core_shape", "describe", "lone_tensor", "shapes_match",
+           "signature_key", "squeeze_shape"]

@@ -4,12 +4,16 @@ Each weighted node becomes a :class:`~archdsl.weights.records.SpecLayer` of its 
 weight family (the ``weight_family`` trait, :mod:`archdsl.weights.families`). Weight-free nodes
 only carry the data flow (:class:`~archdsl.weights.flow.FlowTracer`); pooling nodes are tagged
 by what they do (global, max or average: the ``selects`` trait and the layer's window), concat
-nodes by the slots their inputs fill.
+nodes by the slots their inputs fill. A ``parameter`` node reads its input only for the batch
+size, so it has no weighted parents (as a reference's learned tensor); a node whose weights are
+all fixed by the spec carries them (:attr:`~archdsl.weights.records.SpecLayer.fixed`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from archdsl.weights.errors import WeightsError
 from archdsl.weights.families import family_of, type_families
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 CONCAT = "concat"
 #: the layer category whose nodes are tagged as pooling context
 POOLING = "pooling"
+#: weight families whose input gives only the batch size (no weighted parents)
+SOURCES = ("parameter",)
 
 
 def flow_kind(node: Node) -> str | None:
@@ -62,29 +68,44 @@ def spec_layers(graph: Graph) -> list[SpecLayer]:
         (('conv1',), ('bn1',), ('in:maxpool',))
     """
     tracer = FlowTracer()
-    found: list[tuple[str, str, dict[str, Shape], tuple[str, ...], dict[str, Any]]] = []
+    found: list[tuple[Node, str, tuple[str, ...]]] = []
     for node_id in graph:
         node = graph[node_id]
         if node.is_input:
             tracer.source(node_id)
-            continue
-        if not node.weights:
+        elif not node.weights:
             tracer.op(node_id, node.inputs, flow_kind(node), concat=node.type == CONCAT)
-            continue
-        family = family_of(node.type)
-        if family is None:
-            raise WeightsError(
-                f"node '{node_id}': weight import does not know layers of type '{node.type}' "
-                "(its layer type declares no weight family)",
-                hint=f"importable layer types: {', '.join(sorted(type_families()))}",
-            )
-        attrs: dict[str, Any] = {}
-        if family in ("batchnorm", "layer_norm", "group_norm"):
-            attrs["eps"] = float(node.params.eps)
-        shapes = {name: tuple(int(d) for d in w.shape) for name, w in node.weights.items()}
-        parents = tracer.layer(node_id, node.inputs, node_id)
-        found.append((node_id, family, shapes, parents, attrs))
-    return [SpecLayer(i, f, sh, p, a, tracer.tags(i)) for i, f, sh, p, a in found]
+        else:
+            family = _family(node)
+            inputs = () if family in SOURCES else node.inputs
+            found.append((node, family, tracer.layer(node_id, inputs, node_id)))
+    return [_spec_layer(node, family, parents, tracer.tags(node.id))
+            for node, family, parents in found]
 
 
-__all__ = ["CONCAT", "POOLING", "flow_kind", "spec_layers"]
+def _family(node: Node) -> str:
+    family = family_of(node.type)
+    if family is None:
+        raise WeightsError(
+            f"node '{node.id}': weight import does not know layers of type '{node.type}' "
+            "(its layer type declares no weight family)",
+            hint=f"importable layer types: {', '.join(sorted(type_families()))}",
+        )
+    return family
+
+
+def _spec_layer(node: Node, family: str, parents: tuple[str, ...],
+                tags: tuple[str, ...]) -> SpecLayer:
+    attrs: dict[str, Any] = {}
+    if family in ("batchnorm", "layer_norm", "group_norm"):
+        attrs["eps"] = float(node.params.eps)
+    shapes: dict[str, Shape] = {name: tuple(int(d) for d in w.shape)
+                                for name, w in node.weights.items()}
+    fixed = None
+    if all(w.fixed is not None for w in node.weights.values()):
+        fixed = {name: np.broadcast_to(np.asarray(w.fixed, dtype=np.float64), w.shape).copy()
+                 for name, w in node.weights.items()}
+    return SpecLayer(node.id, family, shapes, parents, attrs, tags, fixed)
+
+
+__all__ = ["CONCAT", "POOLING", "SOURCES", "flow_kind", "spec_layers"]

@@ -23,6 +23,9 @@ BatchNormalization       gamma, beta (if scale / center),     gamma, beta, runni
 ``Normalization`` and ``Rescaling`` layers are input preprocessing (EfficientNet's stem,
 MobileNetV3's ``include_preprocessing``): they are skipped with a note, and the spec then
 expects preprocessed inputs. More families: :mod:`.importer_families`; others are errors.
+A ``Parameter`` reads its input for the batch size only: it has no weighted parents.
+:func:`compare_layers` and :func:`first_divergence` (:mod:`.importer_compare`) find where
+an imported spec stops computing what the reference computes.
 
 Example (offline: ``weights=None`` builds a randomly initialized application):
     >>> import archdsl, keras
@@ -231,7 +234,9 @@ class _Walker:
             if converted[2].pop("flatten_permuted", False):
                 self.notes.append(f"'{name}': Dense after a channels-last Flatten; kernel rows "
                                   "reordered from (H, W, C) to (C, H, W)")
-            parents = self.tracer.layer(id(tensor), keys, name)
+            # a Parameter reads its input for the batch size only: no weighted parents
+            parents = self.tracer.layer(id(tensor), [] if converted[0] == "parameter" else keys,
+                                        name)
             self.found.append((name, converted, parents))
 
     def _nested(self, model: Any, node: Any, tensor: Any, inputs: list[Any],
@@ -362,17 +367,22 @@ def randomize_weights(model: Any, seed: int = 0) -> None:
     for var in model.weights:
         leaf = var.path.split("/")[-1]
         shape = tuple(int(d) for d in var.shape)
+        dtype = keras.backend.standardize_dtype(var.dtype)
+        draw = np.float64 if dtype == "float64" else np.float32  # float32: half the time
         if leaf in ("kernel", "depthwise_kernel", "pointwise_kernel") and len(shape) >= 2:
             depthwise = leaf == "depthwise_kernel" or "depthwise" in var.path
             fan_in = int(np.prod(shape[:-2])) if depthwise else int(np.prod(shape[:-1]))
-            value = rng.normal(0.0, 1.0 / np.sqrt(max(fan_in, 1)), shape)
+            value = rng.standard_normal(shape, dtype=draw)
+            value *= draw(1.0 / np.sqrt(max(fan_in, 1)))
         elif leaf in ("bias", "beta", "moving_mean"):
-            value = rng.normal(0.0, 0.1, shape)
+            value = rng.standard_normal(shape, dtype=draw)
+            value *= draw(0.1)
         elif leaf in ("gamma", "moving_variance"):
-            value = rng.uniform(0.5, 1.5, shape)
+            value = rng.random(shape, dtype=draw)
+            value += draw(0.5)
         else:
             continue
-        var.assign(value.astype(keras.backend.standardize_dtype(var.dtype)))
+        var.assign(value.astype(dtype, copy=False))
 
 
 def leading_preprocessing(model: Any) -> list[Any]:
@@ -424,74 +434,7 @@ def undo_preprocessing(model: Any, x: np.ndarray) -> np.ndarray:
     return y.astype(np.asarray(x).dtype)
 
 
-def compare_layers(graph: Graph, model: Any, reference: Any, pairs: Sequence[tuple[str, str]],
-                   inputs: np.ndarray, reference_inputs: np.ndarray | None = None,
-                   ) -> list[tuple[str, str, float, float]]:
-    """Run the spec's Keras ``model`` and the ``reference`` on the same input and compare the
-    output of every matched layer: ``[(node id, reference layer, max abs diff, max |ref|)]``
-    in spec order. The place where an imported spec stops computing what the reference
-    computes is the first row whose difference is not round-off.
-
-    ``inputs`` are in the IR layout ``(N, C, *S)``; the reference gets them channels-last,
-    or ``reference_inputs`` when given (e.g. undoing its built-in preprocessing). Layers with a
-    fused non-linear ``activation`` (EfficientNet's SE convolutions), layers of nested models
-    and separable pairs are skipped: their outputs have no spec node to compare with.
-
-    Example:
-        >>> import archdsl, keras, numpy as np
-        >>> ref = keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3),
-        ...                                     classifier_activation=None)
-        >>> g = archdsl.load("specs/resnet50_v2.yaml", input_shapes=[[3, 64, 64]])
-        >>> m = match_keras_model(g, ref)
-        >>> rows = compare_layers(g, g.to_keras(weights=m.weights), ref, m.pairs,
-        ...                       np.ones((1, 3, 64, 64), "float32"))
-        >>> rows[0][:2], max(r[2] for r in rows) < 1e-3
-        (('conv1_conv', 'conv1_conv'), True)
-    """
-    from .model import forward
-
-    usable = []
-    for node_id, ref_name in pairs:
-        if "/" in ref_name or "+" in ref_name:
-            continue
-        layer = reference.get_layer(ref_name)
-        act = getattr(layer, "activation", None)
-        if act is not None and getattr(act, "__name__", "linear") != "linear":
-            continue
-        usable.append((node_id, ref_name))
-    if not usable:
-        return []
-    ins = reference.inputs[0] if len(reference.inputs) == 1 else reference.inputs
-    probe = keras.Model(ins, [reference.get_layer(r).output for _, r in usable])
-    xr = reference_inputs if reference_inputs is not None else np.moveaxis(inputs, 1, -1)
-    outs = probe(xr, training=False)
-    if not isinstance(outs, (list, tuple)):
-        outs = [outs]
-    mine = forward(model, graph, inputs, nodes=[n for n, _ in usable])
-    rows = []
-    for (node_id, ref_name), out in zip(usable, outs):
-        theirs = np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
-        theirs = np.moveaxis(theirs, -1, 1) if theirs.ndim > 2 else theirs
-        ours = np.asarray(mine[node_id], dtype=np.float64)
-        if theirs.shape != ours.shape and theirs.size == ours.size:
-            theirs = theirs.reshape(ours.shape)
-        if theirs.shape != ours.shape:
-            rows.append((node_id, ref_name, float("inf"), float(np.abs(theirs).max())))
-            continue
-        rows.append((node_id, ref_name, float(np.abs(theirs - ours).max()),
-                     float(np.abs(theirs).max())))
-    return rows
-
-
-def first_divergence(rows: Sequence[tuple[str, str, float, float]], rtol: float = 1e-4,
-                     ) -> tuple[str, str, float, float] | None:
-    """The first row of :func:`compare_layers` whose difference exceeds
-    ``rtol · max(1, max |ref|)``, or ``None``."""
-    for row in rows:
-        if not row[2] <= rtol * max(1.0, row[3]):
-            return row
-    return None
-
+from .importer_compare import compare_layers, first_divergence  # noqa: E402  (re-exported)
 
 __all__ = ["PREPROCESSING", "compare_layers", "convert_layer", "first_divergence",
            "import_keras_model", "keras_ref_layers", "leading_preprocessing",

@@ -4,14 +4,16 @@
 
 * an ``nn.Module``: its weighted modules (``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``,
   ``Linear``, ``BatchNorm1d/2d/3d``, ``SyncBatchNorm``; ``LayerNorm``, ``GroupNorm``,
-  ``MultiheadAttention``: :mod:`.importer_families`) with their weighted parents from a
-  ``torch.fx`` trace of the eval-mode forward (graph mode; modules the forward never calls,
-  such as an auxiliary head, are left out with a note). If tracing fails, the modules'
-  definition order (``named_modules``) is used (sequence mode, with a note);
+  ``MultiheadAttention``: :mod:`.importer_families`) and the learned tensors its containers
+  hold themselves (ViT's ``class_token``, ConvNeXt's ``layer_scale``, Swin's
+  ``relative_position_bias_table``: :func:`own_tensors`), with their weighted parents from a
+  ``torch.fx`` trace of the eval-mode forward (graph mode, :mod:`.importer_trace`; modules the
+  forward never calls, such as an auxiliary head, are left out with a note). If tracing fails,
+  the modules' definition order (``named_modules``) is used (sequence mode, with a note);
 * a ``state_dict`` (a mapping of names to tensors): tensors grouped by module prefix in the
-  dict's order; a group with ``running_mean`` is a BatchNorm, a 2-D ``weight`` a Linear, any
-  other ``weight`` a convolution (sequence mode: a state dict has no graph, so the matcher
-  follows its order and prefers exact name matches, which torchvision-named specs have).
+  dict's order (:func:`state_dict_layers`; sequence mode: a state dict has no graph, so the
+  matcher follows its order and prefers exact name matches, which torchvision-named specs
+  have).
 
 PyTorch's layouts are the canonical ones, so arrays are copied unchanged (``weight`` →
 ``kernel`` / ``gamma``, ``bias`` → ``bias`` / ``beta``); ``num_batches_tracked`` is ignored.
@@ -41,15 +43,17 @@ from torch import nn
 
 from archdsl.errors import BackendError
 from archdsl.weights import (
+    AFFINE_NORM,
     CONV_OR_TRANSPOSED,
-    FlowTracer,
+    TENSOR,
     RefLayer,
     WeightMatch,
     Weights,
     match_graph,
 )
 
-from .importer_families import OWNS_CHILDREN, SUPPORTED, convert_family_module
+from .importer_families import OWNS_CHILDREN, SUPPORTED, Converted, convert_family_module
+from .importer_trace import fx_layers
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -65,7 +69,7 @@ def _np(t: Any) -> np.ndarray:
     return np.asarray(t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t)
 
 
-def convert_module(module: nn.Module) -> tuple[str, dict[str, np.ndarray], dict[str, Any]] | None:
+def convert_module(module: nn.Module) -> Converted | None:
     """(family, canonical arrays, attrs) of one weighted module; ``None`` for modules without
     weights of their own.
 
@@ -100,7 +104,8 @@ def convert_module(module: nn.Module) -> tuple[str, dict[str, np.ndarray], dict[
     family = convert_family_module(module)  # norms, attention, layer scale, parameters
     if family is not None:
         return family
-    own = [n for n, _ in module.named_parameters(recurse=False)]
+    # a container's own parameters are learned tensors (:func:`own_tensors`), not a layer
+    own = [n for n, _ in module.named_parameters(recurse=False)] if is_torch_layer(module) else []
     transient: set[str] = getattr(module, "_non_persistent_buffers_set", set())
     own += [n for n, b in module.named_buffers(recurse=False)
             if b is not None and b.numel() and b.is_floating_point()
@@ -115,14 +120,59 @@ def convert_module(module: nn.Module) -> tuple[str, dict[str, np.ndarray], dict[
     )
 
 
+def is_torch_layer(module: nn.Module) -> bool:
+    """Whether ``module`` is a ``torch.nn`` layer (``torch.fx`` calls it as a leaf) rather than
+    a container (a torchvision block, a model) whose own parameters its forward reads.
+
+    >>> is_torch_layer(nn.PReLU()), is_torch_layer(nn.Sequential())
+    (True, False)
+    """
+    cls = type(module)
+    return cls.__module__.startswith(("torch.nn.", "torch.ao.nn.")) and not isinstance(
+        module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
+
+
+def own_tensors(name: str, module: nn.Module) -> dict[str, Converted]:
+    """The learned tensors a container holds itself (ViT's ``class_token``, ConvNeXt's
+    ``layer_scale``), each a reference layer of family ``"tensor"`` named ``"<module>.<param>"``
+    (for a module that :func:`convert_module` does not convert).
+
+    >>> class Block(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.layer_scale = nn.Parameter(torch.ones(4, 1, 1))
+    >>> {k: (v[0], v[1]["value"].shape) for k, v in own_tensors("features.1", Block()).items()}
+    {'features.1.layer_scale': ('tensor', (4, 1, 1))}
+    """
+    if is_torch_layer(module):
+        return {}
+    return {_join(name, p): (TENSOR, {"value": _np(t)}, {})
+            for p, t in module.named_parameters(recurse=False)}
+
+
+def _join(prefix: str, leaf: str) -> str:
+    return f"{prefix}.{leaf}" if prefix else leaf
+
+
 # ---------------------------------------------------------------------------- state dicts
 def state_dict_layers(state_dict: Mapping[str, Any]) -> list[RefLayer]:
     """Reference layers of a bare state dict, in its order (no parents: sequence mode).
+
+    Tensors are grouped by module prefix. A group's ``weight``/``bias``/``running_*``/
+    ``in_proj_*`` tensors make one layer: a BatchNorm (with running statistics), attention
+    (``in_proj_weight``, with its ``out_proj`` group), a convolution or Linear (a weight of 2 or
+    more dimensions), or a LayerNorm/GroupNorm (a 1-D weight). Any other floating-point tensor
+    is a learned tensor of its own (family ``"tensor"``: a class token, a layer scale, a bias
+    table); integer buffers (Swin's relative position index) are not weights.
 
     Example:
         >>> sd = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)).state_dict()
         >>> [(r.name, r.kind, len(r.arrays)) for r in state_dict_layers(sd)]
         [('0', 'conv_or_transposed', 2), ('1', 'batchnorm', 4)]
+        >>> sd = {"cls": torch.zeros(1, 1, 4), "ln.weight": torch.ones(4),
+        ...       "ln.bias": torch.zeros(4)}
+        >>> [(r.name, r.kind) for r in state_dict_layers(sd)]
+        [('cls', 'tensor'), ('ln', 'affine_norm')]
     """
     groups: dict[str, dict[str, Any]] = {}
     for key, value in state_dict.items():
@@ -133,113 +183,95 @@ def state_dict_layers(state_dict: Mapping[str, Any]) -> list[RefLayer]:
             raise BackendError(f"state dict entry '{key}' is a {type(value).__name__}, not a "
                                "tensor")
         groups.setdefault(prefix, {})[leaf] = value
+    out_proj = _out_projections(list(groups.items()))
     out = []
     for prefix, tensors in groups.items():
-        name = prefix or "(root)"
-        leaves = set(tensors)
-        if {"running_mean", "running_var"} <= leaves:
-            arrays = {}
-            if "weight" in tensors:
-                arrays["gamma"] = _np(tensors["weight"])
-            if "bias" in tensors:
-                arrays["beta"] = _np(tensors["bias"])
-            arrays["running_mean"] = _np(tensors["running_mean"])
-            arrays["running_var"] = _np(tensors["running_var"])
-            extra = leaves - {"weight", "bias", "running_mean", "running_var"}
-            kind = "batchnorm"
-        elif "weight" in tensors and np.ndim(tensors["weight"]) >= 2:
-            arrays = {"kernel": _np(tensors["weight"])}
-            if "bias" in tensors:
-                arrays["bias"] = _np(tensors["bias"])
-            extra = leaves - {"weight", "bias"}
-            kind = "conv" if np.ndim(tensors["weight"]) == 2 else CONV_OR_TRANSPOSED
-        else:
-            extra = leaves
-            kind = ""
-        if extra or not kind:
-            raise BackendError(
-                f"state dict module '{name}' ({', '.join(sorted(leaves))}) is not a "
-                "convolution, linear or BatchNorm layer",
-                hint="weight import supports Conv/ConvTranspose/Linear/BatchNorm tensors only",
-            )
-        out.append(RefLayer(name, kind, arrays, None))
+        if prefix in out_proj.values():
+            continue
+        for leaf, value in tensors.items():
+            if leaf not in _MODULE_LEAVES and np.issubdtype(_np(value).dtype, np.floating):
+                out.append(RefLayer(_join(prefix, leaf), TENSOR, {"value": _np(value)}, None))
+        own = {k: v for k, v in tensors.items() if k in _MODULE_LEAVES}
+        if own:
+            out.append(_state_module(prefix, own, groups.get(out_proj.get(prefix, ""), {})))
     return out
 
 
+def _out_projections(groups: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """Attention prefix → the group of its output projection: ``<prefix>.out_proj``, else
+    (renamed keys) the next group when it holds a ``(D, D)`` Linear weight."""
+    found = {}
+    for k, (prefix, tensors) in enumerate(groups):
+        if "in_proj_weight" not in tensors:
+            continue
+        named = _join(prefix, "out_proj")
+        if any(p == named for p, _ in groups):
+            found[prefix] = named
+        elif k + 1 < len(groups) and set(groups[k + 1][1]) <= {"weight", "bias"}:
+            d = np.shape(tensors["in_proj_weight"])[-1]
+            if np.shape(groups[k + 1][1].get("weight", ())) == (d, d):
+                found[prefix] = groups[k + 1][0]
+    return found
+
+
+#: the state dict leaves of the modules a state dict layer stands for
+_MODULE_LEAVES = ("weight", "bias", "running_mean", "running_var", "in_proj_weight",
+                  "in_proj_bias")
+
+
+def _affine_arrays(tensors: Mapping[str, Any], names: tuple[str, str]) -> dict[str, np.ndarray]:
+    """``weight``/``bias`` of ``tensors`` (those present) under ``names``."""
+    return {new: _np(tensors[old]) for old, new in zip(("weight", "bias"), names)
+            if old in tensors}
+
+
+def _state_module(prefix: str, own: Mapping[str, Any], out_proj: Mapping[str, Any]) -> RefLayer:
+    """The layer of one state dict group's module tensors (see :func:`state_dict_layers`);
+    ``out_proj``: the tensors of its output projection, for attention."""
+    name = prefix or "(root)"
+    leaves = set(own)
+    if {"running_mean", "running_var"} <= leaves <= {"weight", "bias", "running_mean",
+                                                      "running_var"}:
+        arrays = _affine_arrays(own, ("gamma", "beta"))
+        arrays.update(running_mean=_np(own["running_mean"]), running_var=_np(own["running_var"]))
+        return RefLayer(name, "batchnorm", arrays, None)
+    if "in_proj_weight" in leaves and leaves <= {"in_proj_weight", "in_proj_bias"} \
+            and "weight" in out_proj:
+        arrays = {"in_kernel": _np(own["in_proj_weight"])}
+        if "in_proj_bias" in own:
+            arrays["in_bias"] = _np(own["in_proj_bias"])
+        arrays.update(_affine_arrays(out_proj, ("out_kernel", "out_bias")))
+        return RefLayer(name, "attention", arrays, None)
+    if "weight" in leaves and leaves <= {"weight", "bias"}:
+        ndim = np.ndim(own["weight"])
+        if ndim >= 2:
+            kind = "conv" if ndim == 2 else CONV_OR_TRANSPOSED
+            return RefLayer(name, kind, _affine_arrays(own, ("kernel", "bias")), None)
+        return RefLayer(name, AFFINE_NORM, _affine_arrays(own, ("gamma", "beta")), None)
+    raise BackendError(
+        f"state dict module '{name}' ({', '.join(sorted(leaves))}) is not a convolution, "
+        "linear, normalization or attention layer",
+        hint="weight import reads Conv/ConvTranspose/Linear/BatchNorm/LayerNorm/GroupNorm/"
+             "MultiheadAttention tensors and learned tensors of their own",
+    )
+
+
 # ---------------------------------------------------------------------------- modules
-def _weighted_modules(module: nn.Module) -> dict[str, tuple[str, dict[str, np.ndarray],
-                                                            dict[str, Any]]]:
+def _weighted_modules(module: nn.Module) -> dict[str, Converted]:
+    """Converted modules and containers' learned tensors, in definition order."""
     found = {}
     owned: tuple[str, ...] = ()  # children of a module converted with them (attention)
     for name, sub in module.named_modules():
         if owned and name.startswith(owned):
             continue
         converted = convert_module(sub)
-        if converted is not None:
-            found[name or "(root)"] = converted
-            if isinstance(sub, OWNS_CHILDREN):
-                owned += (f"{name}." if name else "",)
+        if converted is None:
+            found.update(own_tensors(name, sub))
+            continue
+        found[name or "(root)"] = converted
+        if isinstance(sub, OWNS_CHILDREN):
+            owned += (f"{name}." if name else "",)
     return found
-
-
-def _fx_trace(module: nn.Module, weighted: Mapping[str, Any]
-              ) -> tuple[list[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    """(call order, weighted parents, context tags) of the weighted modules, from a
-    ``torch.fx`` trace of the eval-mode forward."""
-    import torch.fx
-
-    was_training = module.training
-    module.eval()
-    try:
-        traced = torch.fx.symbolic_trace(module)
-    finally:
-        module.train(was_training)
-    modules = dict(module.named_modules())
-    tracer = FlowTracer()
-    order: list[str] = []
-    parents: dict[str, tuple[str, ...]] = {}
-    for node in traced.graph.nodes:
-        ins = list(node.all_input_nodes)
-        target = str(node.target)
-        if node.op == "placeholder":
-            tracer.source(node)
-        elif node.op == "call_module" and target in weighted:
-            if target in parents:
-                raise BackendError(f"module '{target}' is called more than once (shared weights)")
-            parents[target] = tracer.layer(node, ins, target)
-            order.append(target)
-        elif node.op == "get_attr" and target.rpartition(".")[0] in weighted:
-            raise BackendError(f"the forward reads the weights of '{target}' directly")
-        elif node.op == "call_module":
-            cls = type(modules.get(target)).__name__
-            tracer.op(node, ins, _flow_kind(cls), concat=cls == "Concat")
-        elif node.op == "call_function" and node.target in _CAT and node.args \
-                and isinstance(node.args[0], (list, tuple)):
-            tracer.op(node, [a for a in node.args[0] if isinstance(a, torch.fx.Node)],
-                      concat=True)
-        else:
-            name = getattr(node.target, "__name__", "") if node.op == "call_function" else ""
-            tracer.op(node, ins, _flow_kind(name))
-    return order, parents, {n: tracer.tags(n) for n in order}
-
-
-_CAT = (torch.cat, torch.concat, torch.concatenate)
-
-
-def _flow_kind(name: str) -> str | None:
-    """The :data:`~archdsl.weights.FLOW_KINDS` name of a pooling module class or function.
-
-    >>> _flow_kind("AdaptiveAvgPool2d"), _flow_kind("avg_pool2d"), _flow_kind("MaxPool2d")
-    ('globalpool', 'avgpool', 'maxpool')
-    """
-    low = name.lower().replace("_", "")
-    if "adaptive" in low or "global" in low:
-        return "globalpool" if "pool" in low else None
-    if "avgpool" in low or low == "sumpool":
-        return "avgpool"
-    if "maxpool" in low:
-        return "maxpool"
-    return None
 
 
 def torch_ref_layers(source: nn.Module | Mapping[str, Any], *, trace: bool = True
@@ -262,7 +294,7 @@ def torch_ref_layers(source: nn.Module | Mapping[str, Any], *, trace: bool = Tru
                          "not: feed it inputs normalized with mean 0.5, std 0.5 per channel")
         if trace:
             try:
-                order, parents, tags = _fx_trace(source, weighted)
+                order, parents, tags = fx_layers(source, {n: w[0] for n, w in weighted.items()})
             except Exception as exc:  # any tracing failure → sequence mode
                 notes.append(f"torch.fx could not trace the model ({type(exc).__name__}: "
                              f"{str(exc)[:120]}); matched in definition order instead")
@@ -321,7 +353,10 @@ def import_torch_state_dict(graph: Graph, state_dict_or_module: nn.Module | Mapp
 def randomize_weights(module: nn.Module, seed: int = 0) -> None:
     """Give every Conv/Linear/BatchNorm/LayerNorm/GroupNorm/MultiheadAttention weight of
     ``module`` a random value (seeded), BatchNorm statistics included (see
-    :func:`archdsl.backends.keras.importer.randomize_weights` for the distributions and why).
+    :func:`archdsl.backends.keras.importer.randomize_weights` for the distributions and why),
+    and every trainable learned tensor of a container (class token, position embedding, layer
+    scale γ, relative position bias table) N(0, 0.5²): ConvNeXt's γ starts at 1e-6, which
+    would leave its blocks out of the comparison.
 
     Example:
         >>> bn = nn.BatchNorm2d(3)
@@ -340,21 +375,29 @@ def randomize_weights(module: nn.Module, seed: int = 0) -> None:
                 if sub.bias is not None:
                     sub.bias.normal_(0.0, 0.1, generator=gen)
             elif isinstance(sub, _BN):
-                if sub.weight is not None:
-                    sub.weight.uniform_(0.5, 1.5, generator=gen)
-                if sub.bias is not None:
-                    sub.bias.normal_(0.0, 0.1, generator=gen)
                 if sub.running_mean is not None and sub.running_var is not None:
                     sub.running_mean.normal_(0.0, 0.1, generator=gen)
                     sub.running_var.uniform_(0.5, 1.5, generator=gen)
-            elif isinstance(sub, (nn.LayerNorm, nn.GroupNorm)) and sub.weight is not None:
-                sub.weight.uniform_(0.5, 1.5, generator=gen)
-                if sub.bias is not None:
-                    sub.bias.normal_(0.0, 0.1, generator=gen)
+                _randomize_affine(sub, gen)
+            elif isinstance(sub, (nn.LayerNorm, nn.GroupNorm)):
+                _randomize_affine(sub, gen)
             elif isinstance(sub, nn.MultiheadAttention) and sub.in_proj_weight is not None:
                 sub.in_proj_weight.normal_(0.0, sub.embed_dim ** -0.5, generator=gen)
                 if sub.in_proj_bias is not None:
                     sub.in_proj_bias.normal_(0.0, 0.1, generator=gen)
+            elif not is_torch_layer(sub):  # learned tensors of containers (class token, γ)
+                for t in sub.parameters(recurse=False):
+                    if t.requires_grad:
+                        t.normal_(0.0, 0.5, generator=gen)
+
+
+def _randomize_affine(sub: nn.Module, gen: torch.Generator) -> None:
+    """γ ~ U(0.5, 1.5), β ~ N(0, 0.1²) of a norm layer (those it has)."""
+    weight, bias = getattr(sub, "weight", None), getattr(sub, "bias", None)
+    if isinstance(weight, torch.Tensor):
+        weight.uniform_(0.5, 1.5, generator=gen)
+    if isinstance(bias, torch.Tensor):
+        bias.normal_(0.0, 0.1, generator=gen)
 
 
 def load_torch_file(path: str) -> Mapping[str, Any]:
@@ -373,6 +416,6 @@ def load_torch_file(path: str) -> Mapping[str, Any]:
     return _unwrap_checkpoint(obj)
 
 
-__all__ = ["convert_module", "import_torch_state_dict", "load_torch_file",
-           "match_torch_state_dict", "randomize_weights", "state_dict_layers",
+__all__ = ["convert_module", "import_torch_state_dict", "is_torch_layer", "load_torch_file",
+           "match_torch_state_dict", "own_tensors", "randomize_weights", "state_dict_layers",
            "torch_ref_layers"]

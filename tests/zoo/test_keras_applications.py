@@ -27,6 +27,16 @@ What had to be handled, and how (details in docs/importing.md):
   test uses a two-line spec that ``extends`` the zoo spec with ``eps: 0.001``, and
   :func:`test_spec_as_written_differs_only_by_bn_eps` shows that ε is the *only* difference
   (the first diverging layer is the first BatchNorm, every earlier layer is exact).
+  DenseNet-121: Keras 1.001e-5 against 1e-5, equal to round-off even as written
+  (:func:`test_densenet_spec_as_written_differs_only_by_bn_eps`); the equality test extends it.
+* **Zoo 2.** ConvNeXt-T (``include_preprocessing=False``; the default's ``Normalization`` is
+  skipped and undone, :func:`test_convnext_preprocessing_is_skipped_and_undone`) and
+  DenseNet-121 run at 64: their convolutions are valid-padded with stride = kernel, or
+  stride 1 "same", and DenseNet's max pool reads ReLU outputs (zero padding = −∞ padding), so
+  even sizes pad identically. VGG-16 runs at 224 only (slow): the spec's adaptive average pool
+  feeds the classifier 512·7·7 values at any size, Keras' ``Flatten`` whatever the last pool
+  gives (:func:`test_vgg16_compares_where_the_last_map_is_7x7`); its Dense after ``Flatten``
+  is reordered from (H, W, C) to (C, H, W) by the importer.
 """
 
 from __future__ import annotations
@@ -87,6 +97,10 @@ CASES = {
     "mobilenet_v3_large": Case("mobilenet_v3_large", apps.MobileNetV3Large, 97,
                                {"include_preprocessing": False}),
     "efficientnet_b0": Case("efficientnet_b0", apps.EfficientNetB0, 97, bn_eps=1e-3),
+    "convnext_tiny": Case("convnext_tiny", apps.ConvNeXtTiny, 64,
+                          {"include_preprocessing": False}),
+    "densenet121": Case("densenet121", apps.DenseNet121, 64, bn_eps=1.001e-5),
+    "vgg16": Case("vgg16", apps.VGG16, 224),
 }
 
 _REFS: dict[tuple[str, int], Any] = {}
@@ -130,16 +144,21 @@ def reference_output(ref: Any, x: np.ndarray) -> np.ndarray:
 #: standard input sizes; the torchvision-style specs at 225 = 7·32 + 1 (odd at every stride 2)
 STANDARD = {"resnet50_v2": 224, "xception": 299, "inception_resnet_v2": 299,
             "mobilenet_v2": 225, "mobilenet_v3_small": 225, "mobilenet_v3_large": 225,
-            "efficientnet_b0": 225}
+            "efficientnet_b0": 225, "convnext_tiny": 224, "densenet121": 224, "vgg16": 224}
 
 
-@pytest.mark.parametrize("name", list(CASES))
+#: compared at full size only (VGG-16: 224, where its last map is 7×7; 138 M weights)
+SLOW = {"vgg16"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in CASES])
 def test_matches_keras_application(name, tmp_path):
     check_equal(name, CASES[name].size, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [n for n in CASES if STANDARD[n] != CASES[n].size])
 def test_matches_keras_application_full_size(name, tmp_path):
     check_equal(name, STANDARD[name], tmp_path)
     _REFS.pop((name, STANDARD[name]), None)
@@ -209,6 +228,51 @@ def test_even_input_size_differs_by_padding():
     rows = compare_layers(g, kb.build(g, weights=match.weights), ref, match.pairs, inputs(96))
     first = first_divergence(rows)
     assert first is not None and first[:2] == ("features.0.conv", "conv"), first
+
+
+def test_densenet_spec_as_written_differs_only_by_bn_eps():
+    """Keras' DenseNet uses BatchNorm ε = 1.001e-5, torchvision (and the spec) 1e-5: the
+    importer notes it at all 121 BatchNorms; the outputs still agree to round-off, because the
+    two ε differ by 1e-8 against variances near 1."""
+    ref = reference("densenet121")
+    g = archdsl.load(SPECS / "densenet121.yaml", input_shapes=[[3, 64, 64]])
+    match = match_keras_model(g, ref)
+    eps_notes = [n for n in match.notes if n.startswith("eps differs")]
+    assert len(eps_notes) == 1 and "at 121 matched" in eps_notes[0], match.notes
+    assert "spec 1e-05, reference 1.001e-05" in eps_notes[0]
+    x = inputs(64)
+    got = kb.forward(kb.build(g, weights=match.weights), g, x)[g.outputs[0]]
+    assert np.abs(got - reference_output(ref, x)).max() <= TOL
+
+
+def test_vgg16_compares_where_the_last_map_is_7x7():
+    """The spec's adaptive average pool makes the classifier read 512·7·7 at any size;
+    Keras' VGG16 flattens whatever the last pool gives. Below 224 the two classifiers have
+    different shapes, and the import stops there, naming both."""
+    ref = keras.applications.VGG16(weights=None, input_shape=(64, 64, 3),
+                                   classifier_activation=None)
+    g = archdsl.load(SPECS / "vgg16.yaml", input_shapes=[[3, 64, 64]])
+    with pytest.raises(WeightsError, match=r"spec node 'classifier.0' \(conv: kernel "
+                                           r"\[4096, 25088\].*'fc1' \(conv: kernel \[4096, 2048\]"
+                       ) as err:
+        match_keras_model(g, ref)
+    assert err.value.hint.startswith("13 of 16 weighted spec nodes matched before it")
+
+
+def test_convnext_preprocessing_is_skipped_and_undone():
+    """ConvNeXtTiny's default ``include_preprocessing=True`` adds a leading ``Normalization``
+    (ImageNet mean and std on 0–255 inputs): the importer skips it with a note, and the
+    application is fed the input that it maps to the spec's."""
+    ref = keras.applications.ConvNeXtTiny(weights=None, input_shape=(64, 64, 3),
+                                          classifier_activation=None)
+    randomize_weights(ref, seed=7)
+    g = archdsl.load(SPECS / "convnext_tiny.yaml", input_shapes=[[3, 64, 64]])
+    match = match_keras_model(g, ref)
+    assert any("skipped input preprocessing" in n for n in match.notes), match.notes
+    x = inputs(64)
+    got = kb.forward(kb.build(g, weights=match.weights), g, x)[g.outputs[0]]
+    want = reference_output(ref, x)
+    assert np.abs(want).max() > 0.05 and np.abs(got - want).max() <= TOL
 
 
 def test_import_ignores_branch_definition_order_and_names():

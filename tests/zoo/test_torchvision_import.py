@@ -86,8 +86,24 @@ TORCHVISION = {
     "efficientnet_b0": ({}, 64),
     "efficientnet_b3": ({}, 64),
     "efficientnet_v2_s": ({}, 64),
+    # zoo 2 (issue 12)
+    "alexnet": ({}, 64),
+    "vgg16": ({}, 64),
+    "squeezenet1_1": ({}, 64),
+    "densenet121": ({}, 64),
+    "shufflenet_v2_x1_0": ({}, 64),
+    "resnext50_32x4d": ({}, 64),
+    "wide_resnet50_2": ({}, 64),
+    "regnet_y_400mf": ({}, 64),
+    "mnasnet1_0": ({}, 64),
+    # layer_scale, class token / position embedding, relative position bias: learned tensors
+    # held by container modules (torch.fx get_attr); Swin's attention reads qkv/proj weights
+    "convnext_tiny": ({}, 64),
+    "vit_b_16": ({"image_size": 64}, 64),
+    "swin_t": ({}, 64),
 }
-SLOW_TV = {"resnet101", "resnet152", "efficientnet_b3"}
+SLOW_TV = {"resnet101", "resnet152", "efficientnet_b3", "vgg16", "wide_resnet50_2",
+           "convnext_tiny", "vit_b_16", "swin_t"}
 
 
 @needs_torchvision
@@ -127,9 +143,26 @@ def test_torchvision_aux_head_is_left_out_with_a_note():
         match_torch_state_dict(g, ref.state_dict())
 
 
+@needs_torchvision
+@pytest.mark.slow
+def test_cli_import_weights_torchvision_vit_at_the_spec_size(tmp_path, capsys):
+    """``--ref-weights none`` builds ViT for the spec's input size (``image_size``)."""
+    import json
+
+    import archdsl.commands.importer  # noqa: F401  (registers the command until the CLI does)
+    from archdsl.cli import main
+
+    rc = main(["import-weights", str(SPECS / "vit_b_16.yaml"), "--input-shape", "3,64,64",
+               "--from", "torchvision:vit_b_16", "--ref-weights", "none", "--verify",
+               "--json", "--out", str(tmp_path / "vit.npz")])
+    result = json.loads(capsys.readouterr().out)
+    assert rc == 0 and result["matched"] == 65 and result["verify"]["ok"], result["verify"]
+
+
 # ---------------------------------------------------------------------------- no torchvision
 ROUND_TRIP = [("resnet50", 64), ("se_resnet50", 64), ("googlenet", 64), ("inception_v3", 75),
-              ("xception", 64), ("mobilenet_v3_large", 64), ("efficientnet_v2_s", 64)]
+              ("xception", 64), ("mobilenet_v3_large", 64), ("efficientnet_v2_s", 64),
+              ("vit_cifar10", 32), ("convnext_tiny", 64), ("swin_t", 64)]
 
 
 @pytest.mark.parametrize("name,size", ROUND_TRIP)
@@ -150,6 +183,110 @@ def test_own_state_dict_round_trip(name, size):
     graph_mode = match_torch_state_dict(g, model, use_names=False)
     assert graph_mode.mode == "graph"
     assert_same(graph_mode.weights, want)
+
+
+# ------------------------------------------- learned tensors held by containers (torchvision's)
+class CNBlockLike(nn.Module):
+    """ConvNeXt's ``CNBlock``: ``layer_scale * block(x) + x`` with γ of shape (C, 1, 1)."""
+
+    def __init__(self, c: int = 4) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c), nn.Conv2d(c, c, 1))
+        self.layer_scale = nn.Parameter(torch.full((c, 1, 1), 1e-6))
+
+    def forward(self, x):
+        return self.layer_scale * self.block(x) + x
+
+
+class ViTLike(nn.Module):
+    """ViT's class token (expanded to the batch, concatenated) and position embedding."""
+
+    def __init__(self, d: int = 6) -> None:
+        super().__init__()
+        self.conv_proj = nn.Conv2d(3, d, 4, stride=4)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embedding = nn.Parameter(torch.zeros(1, 5, d))
+        self.ln = nn.LayerNorm(d)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, x):
+        x = self.conv_proj(x).flatten(2).permute(0, 2, 1)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.head(self.ln(x + self.pos_embedding))
+
+
+def two_linears(x, w1, w2, bias, b1, b2):
+    """Swin's ``shifted_window_attention`` in miniature: two modules' weights, one learned
+    bias between them."""
+    return nn.functional.linear(nn.functional.linear(x, w1, b1) + bias, w2, b2)
+
+
+torch.fx.wrap("two_linears")  # a torch.fx leaf, as torchvision wraps shifted_window_attention
+
+
+class FusedLike(nn.Module):
+    def __init__(self, d: int = 6) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(4, d))
+        self.qkv = nn.Linear(d, d)
+        self.proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        return two_linears(x, self.qkv.weight, self.proj.weight, self.table, self.qkv.bias,
+                           self.proj.bias)
+
+
+HEADER = "archdsl: 1\nname: t\n"
+CONTAINERS = {
+    "layer_scale": (CNBlockLike, [4, 8, 8], HEADER + """input: [4, 8, 8]
+body:
+  - depthwise_conv2d: {id: block.0, kernel: 3, padding: 1}
+  - conv2d: {id: block.1, filters: 4, kernel: 1}
+  - layer_scale: {id: layer_scale}
+  - add: {from: [layer_scale, input]}
+""", {"layer_scale": ("block.1",)}),
+    "class_token": (ViTLike, [3, 8, 8], HEADER + """input: [3, 8, 8]
+body:
+  - conv2d: {id: conv_proj, filters: 6, kernel: 4, stride: 4}
+  - reshape: {shape: [6, -1]}
+  - permute: {id: patches, dims: [1, 0]}
+  - parameter: {id: class_token, from: patches, shape: [1, 6]}
+  - concat: {id: tokens, from: [class_token, patches], axis: 0}
+  - parameter: {id: pos_embedding, from: tokens, shape: [5, 6]}
+  - add: {from: [tokens, pos_embedding]}
+  - layer_norm: {id: ln}
+  - dense: {id: head, units: 3}
+""", {"class_token": (), "pos_embedding": ()}),
+    "fused_function": (FusedLike, [4, 6], HEADER + """input: [4, 6]
+body:
+  - dense: {id: qkv, units: 6}
+  - parameter: {id: table, from: qkv, shape: [4, 6]}
+  - add: {from: [qkv, table]}
+  - dense: {id: proj, units: 6}
+""", {"table": (), "qkv": (), "proj": ("qkv", "table")}),
+}
+
+
+@pytest.mark.parametrize("case", list(CONTAINERS))
+def test_learned_tensors_of_containers_import(case):
+    """A container's own ``nn.Parameter`` (``get_attr`` in the fx graph) is a reference layer:
+    a scale when it only multiplies one activation, else a source without weighted parents;
+    weights read directly by a function are applied in argument order. The module (graph
+    mode) and its state dict (sequence mode) give the same weights and the module's output."""
+    make, shape, text, parents = CONTAINERS[case]
+    ref = make().eval()
+    randomize_weights(ref, seed=5)
+    g = archdsl.loads(text, "t.yaml")
+    layers, _ = torch_ref_layers(ref)
+    assert {r.name: r.parents for r in layers if r.name in parents} == parents
+    by_module = match_torch_state_dict(g, ref)
+    assert by_module.mode == "graph" and not by_module.notes, by_module.notes
+    assert_same(match_torch_state_dict(g, ref.state_dict()).weights, by_module.weights)
+    x = np.random.default_rng(0).standard_normal((2, *shape)).astype("float32")
+    with torch.no_grad():
+        want = ref(torch.as_tensor(x)).numpy()
+    got = tb.forward(tb.build(g, weights=by_module.weights), g, x)[g.outputs[0]]
+    assert np.abs(want).max() > 0.05 and np.abs(got - want).max() <= 1e-5
 
 
 def test_sequence_mode_follows_order_and_prefers_exact_names():
@@ -178,10 +315,10 @@ def test_mismatched_state_dict_fails_clearly():
 
 
 def test_unsupported_tensors_are_named():
-    with pytest.raises(BackendError, match="state dict module 'norm' .* not a convolution"):
-        torch_ref_layers({"norm.weight": torch.ones(4), "norm.bias": torch.zeros(4)})
-    with pytest.raises(BackendError, match="LayerNorm holds weights"):
-        torch_ref_layers(nn.Sequential(nn.Conv2d(3, 4, 3), nn.LayerNorm(4)))
+    with pytest.raises(BackendError, match="state dict module 'bn' .* not a convolution"):
+        torch_ref_layers({"bn.weight": torch.ones(4), "bn.running_mean": torch.zeros(4)})
+    with pytest.raises(BackendError, match="PReLU holds weights"):
+        torch_ref_layers(nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU()))
 
 
 def test_bn_eps_and_transform_input_are_noted():
