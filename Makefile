@@ -15,7 +15,7 @@ export ARCHDSL_DATA
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(FRAMEWORKS)
-	$(PY) -m pip install -q -e '.[dev,train]'
+	$(PY) -m pip install -q -e '.[dev,train,export]'
 	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq >/dev/null && apt-get install -y -qq graphviz >/dev/null) || \
 	  echo "note: Graphviz 'dot' not found; diagrams will be written as .dot files"; }

@@ -81,7 +81,10 @@ def test_every_spec_command_takes_a_name(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     parser = build_parser()
     extra = {"build": ["--backend", "torch"],
-             "import-weights": ["--from", "keras:ResNet50", "--out", "w.npz"]}.get(name, [])
+             "import-weights": ["--from", "keras:ResNet50", "--out", "w.npz"],
+             "export": ["--format", "onnx", "-o", "m.onnx"],
+             "predict": ["--weights", "w.npz", "x.png"],
+             "eval": ["--weights", "w.npz"]}.get(name, [])
     ns = parser.parse_args([name, "digits_cnn", *extra])
     assert Path(ns.spec).resolve() == SPECS.resolve() / "digits_cnn.yaml"
 

@@ -203,3 +203,15 @@ def avg_pool_divisor(
     for axis_counts in per_axis[1:]:
         div = np.multiply.outer(div, axis_counts)
     return div
+
+
+def divisor_counts(spatial: Any, k: Any, s: Any, pads: Any, counted: Any,
+                   include: bool) -> list[list[int]]:
+    """Per axis, the cells an average-pool window counts (their outer product is
+    :func:`avg_pool_divisor`); what exported code stores instead of the full divisor."""
+    out = []
+    for a in range(len(k)):
+        one = avg_pool_divisor((spatial[a],), (k[a],), (s[a],), (pads[a],), (counted[a],),
+                               include)
+        out.append([int(v) for v in one])
+    return out

@@ -1,0 +1,111 @@
+"""``archdsl eval``: accuracy and loss of trained weights on a dataset's test split, in both
+frameworks side by side.
+
+The test images go through the training pipeline's normalization (the statistics stored in
+the weights file, else those of the spec's ``train:`` section) and each framework's own
+evaluation step, the one ``archdsl train`` validates with: the loss is the training loss in
+eval mode (dropout off, BatchNorm on its running statistics).
+
+Example (needs both frameworks)::
+
+    >>> from archdsl.commands.eval import evaluate_split  # doctest: +SKIP
+    >>> r = evaluate_split(graph, "out/digits/weights.npz", "digits")  # doctest: +SKIP
+    >>> r["frameworks"]["torch"]["accuracy"], r["frameworks"]["keras"]["accuracy"]  # doctest: +SKIP
+    (0.9415, 0.9415)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from archdsl.cli import add_data_args, add_spec_args, command, load_graph, positive_int
+
+if TYPE_CHECKING:
+    from archdsl.graph import Graph
+
+BACKENDS = {"torch": ("torch",), "keras": ("keras",), "both": ("torch", "keras")}
+
+
+def evaluate_split(graph: Graph, weights_path: str, dataset: str | None = None,
+                   backends: Sequence[str] = ("torch", "keras"), data_dir: str | None = None,
+                   limit: int | None = None) -> dict[str, Any]:
+    """Test-split accuracy and loss of ``weights_path`` per framework (the ``eval --json``
+    object); ``limit``: the first N test images only."""
+    from archdsl.commands.predict import normalization_for
+    from archdsl.data import Batches, load_dataset
+    from archdsl.data.resolve import dataset_setting
+    from archdsl.training import override_config, resolve_config
+    from archdsl.training.data import EVAL_BATCH_SIZE, check_fits, normalization
+    from archdsl.training.frameworks import load_frameworks, native_set
+    from archdsl.training.loop import evaluate
+    from archdsl.weights import load_npz_for, load_npz_meta
+
+    weights = load_npz_for(graph, weights_path)
+    meta = load_npz_meta(weights_path)
+    config = resolve_config(graph)
+    if dataset:
+        config = override_config(config, {"dataset": dataset_setting(dataset)})
+    ds = load_dataset(config.dataset, data_dir)
+    check_fits(graph, ds)
+    if meta.get("dataset") not in (None, ds.name):
+        meta = {k: v for k, v in meta.items() if k != "normalization"}
+    norm = (normalization_for(graph, meta) if "normalization" in meta
+            else normalization(config, ds.x_train))
+    x, y = ds.x_test[:limit], ds.y_test[:limit]
+    val = Batches(x, y, EVAL_BATCH_SIZE, seed=config.seed, shuffle=False, normalization=norm,
+                  dtype=config.dtype)
+    fws = load_frameworks(list(backends))
+    native = frozenset(meta["native"]) if isinstance(meta.get("native"), list) else native_set(
+        config, fws)
+    trainers = {}
+    for fw in fws:
+        own = native & frozenset(fw.conventions)
+        trainers[fw.name] = fw.trainer(fw.build(graph, weights, config, own), graph, config,
+                                       own, "cpu")
+    scores = evaluate(trainers, val)
+    out: dict[str, Any] = {
+        "spec": graph.name, "weights": str(weights_path), "dataset": ds.name, "split": "test",
+        "images": len(y),
+        "frameworks": {n: {"accuracy": s["val_acc"], "loss": s["val_loss"]}
+                       for n, s in scores.items()},
+    }
+    if len(scores) == 2:
+        a, b = scores.values()
+        out["accuracy_diff"] = abs(a["val_acc"] - b["val_acc"])
+        out["loss_diff"] = abs(a["val_loss"] - b["val_loss"])
+    return out
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    add_spec_args(p)
+    p.add_argument("--weights", metavar="FILE", required=True,
+                   help="trained weights: a run's weights.npz or checkpoint.npz")
+    p.add_argument("--backend", choices=tuple(BACKENDS), default="both",
+                   help="framework(s) to evaluate (default: both, side by side)")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="evaluate on the first N test images only")
+    add_data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+@command("eval", "accuracy and loss of trained weights on a dataset's test split, in both "
+         "frameworks", _configure)
+def cmd_eval(ns: argparse.Namespace) -> int:
+    from archdsl.commands.train import quiet_threads
+
+    quiet_threads()
+    graph = load_graph(ns)
+    r = evaluate_split(graph, ns.weights, ns.data, BACKENDS[ns.backend], ns.data_dir, ns.limit)
+    if ns.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"{r['spec']} on the {r['dataset']} test split ({r['images']:,} images)")
+    for name, s in r["frameworks"].items():
+        print(f"  {name:>5}: accuracy {100 * s['accuracy']:.2f}%  loss {s['loss']:.4f}")
+    if "accuracy_diff" in r:
+        print(f"difference: {100 * r['accuracy_diff']:.2f} points of accuracy, loss "
+              f"{r['loss_diff']:.1e}")
+    return 0
