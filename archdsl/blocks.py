@@ -161,10 +161,11 @@ class DefaultsReach:
         out = []
         for (kind, library), (keys, nodes) in grouped.items():
             shown = ", ".join(nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
+            where = _shown(library, spec_file)
             out.append(
-                f"top-level defaults set {kind} {', '.join(keys)} in {len(nodes)} "
-                f"layer(s) of the imported library {_shown(library, spec_file)} ({shown}); write the "
-                "argument in the spec's own blocks or at the call to keep a library's value"
+                f"top-level defaults set {kind} {', '.join(keys)} in {len(nodes)} layer(s) of "
+                f"the imported library {where} ({shown}); write the argument in the spec's own "
+                "blocks or at the call to keep a library's value"
             )
         return out
 

@@ -145,20 +145,31 @@ def add_data_args(p: argparse.ArgumentParser, when: str = "") -> None:
         metavar="DIR",
         help=f"{when}where the dataset files are (default: $ARCHDSL_DATA, else ~/.cache/archdsl)",
     )
+    p.add_argument("--download", action="store_true",
+                   help=f"{when}download a missing built-in dataset into the data directory "
+                        "(checksum-verified)")
+    p.add_argument("--no-verify", dest="verify_data", action="store_false",
+                   help=f"{when}skip the check of a built-in dataset against its known content "
+                        "hashes (for a deliberately modified copy)")
 
 
 def data_changes(ns: argparse.Namespace) -> dict[str, Any]:
-    """The train-config change ``--data`` asks for: a built-in dataset's canonical name, or the
-    path of the user's own data as given (``{"dataset": ...}``), or ``{}``.
+    """The train-config changes of ``--data`` (a built-in dataset's canonical name, or the path
+    of the user's own data as given), ``--download`` and ``--no-verify``; ``{}`` for none.
 
     Raises:
         DataError: neither a dataset name nor a path (the message lists the valid names).
     """
+    changes: dict[str, Any] = {}
+    if getattr(ns, "download", False):
+        changes["download"] = True
+    if not getattr(ns, "verify_data", True):
+        changes["verify_data"] = False
     if not getattr(ns, "data", None):
-        return {}
+        return changes
     from archdsl.data.resolve import dataset_setting
 
-    return {"dataset": dataset_setting(ns.data)}
+    return {**changes, "dataset": dataset_setting(ns.data)}
 
 
 def positive_int(text: str) -> int:

@@ -249,6 +249,12 @@ class TrainConfig(_Strict):
         EarlyStoppingConfig(), description="patience, monitor, min_delta (off by default)")
     keep_best: KeepBestConfig = Field(
         KeepBestConfig(), description="count, monitor: keep the best epochs' checkpoints")
+    verify_data: bool = Field(
+        True, description="check a built-in dataset's files against their known content "
+        "hashes (false: --no-verify, for a deliberately modified copy)")
+    download: bool = Field(
+        False, description="download a missing built-in dataset into the data directory "
+        "(checksum-verified; --download)")
 
     @model_validator(mode="after")
     def _bf16_needs_float32(self) -> TrainConfig:
@@ -258,7 +264,8 @@ class TrainConfig(_Strict):
 
 
 #: Settings that do not change a run's trajectory (a resumed run may change them).
-UNHASHED = frozenset({"epochs", "max_steps", "early_stopping", "keep_best"})
+UNHASHED = frozenset({"epochs", "max_steps", "early_stopping", "keep_best", "verify_data",
+                      "download"})
 
 
 #: Conventions a trainer can take from its framework's own defaults, one at a time (ablation).

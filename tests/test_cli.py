@@ -228,3 +228,19 @@ def test_guide_lists_every_optimizer_and_schedule():
         table = guide.split(f"| `{heading}: {{name: ...}}` |", 1)[1].split("\n\n", 1)[0]
         listed = re.findall(r"^\| `(\w+)` \|", table, re.M)
         assert listed == list(get_args(model.model_fields["name"].annotation)), heading
+
+
+@pytest.mark.parametrize("command", ["train", "ablate", "eval"])
+def test_data_flags_become_train_settings(command):
+    """--no-verify and --download reach load_dataset through the train settings (unhashed:
+    a resumed run may change them)."""
+    from archdsl.cli import build_parser, data_changes
+    from archdsl.trainconfig import UNHASHED
+
+    extra = ["--weights", "w.npz"] if command == "eval" else []
+    ns = build_parser().parse_args([command, "digits_cnn", *extra, "--no-verify", "--download",
+                                    "--data", "MNIST"])
+    assert data_changes(ns) == {"verify_data": False, "download": True, "dataset": "mnist"}
+    ns = build_parser().parse_args([command, "digits_cnn", *extra])
+    assert data_changes(ns) == {}
+    assert {"verify_data", "download"} <= UNHASHED

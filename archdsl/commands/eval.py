@@ -31,9 +31,12 @@ BACKENDS = {"torch": ("torch",), "keras": ("keras",), "both": ("torch", "keras")
 
 def evaluate_split(graph: Graph, weights_path: str, dataset: str | None = None,
                    backends: Sequence[str] = ("torch", "keras"), data_dir: str | None = None,
-                   limit: int | None = None) -> dict[str, Any]:
+                   limit: int | None = None, *, verify: bool = True,
+                   download: bool = False) -> dict[str, Any]:
     """Test-split accuracy and loss of ``weights_path`` per framework (the ``eval --json``
-    object); ``limit``: the first N test images only."""
+    object); ``dataset``: a built-in's name or the path of the user's data (default: the
+    spec's ``train.dataset``); ``limit``: the first N test images only; ``verify`` and
+    ``download`` as :func:`archdsl.data.load_dataset` takes them."""
     from archdsl.commands.predict import normalization_for
     from archdsl.data import Batches, load_dataset
     from archdsl.data.resolve import dataset_setting
@@ -48,7 +51,7 @@ def evaluate_split(graph: Graph, weights_path: str, dataset: str | None = None,
     config = resolve_config(graph)
     if dataset:
         config = override_config(config, {"dataset": dataset_setting(dataset)})
-    ds = load_dataset(config.dataset, data_dir)
+    ds = load_dataset(config.dataset, data_dir, verify=verify, download_missing=download)
     check_fits(graph, ds)
     if meta.get("dataset") not in (None, ds.name):
         meta = {k: v for k, v in meta.items() if k != "normalization"}
@@ -98,7 +101,8 @@ def cmd_eval(ns: argparse.Namespace) -> int:
 
     quiet_threads()
     graph = load_graph(ns)
-    r = evaluate_split(graph, ns.weights, ns.data, BACKENDS[ns.backend], ns.data_dir, ns.limit)
+    r = evaluate_split(graph, ns.weights, ns.data, BACKENDS[ns.backend], ns.data_dir, ns.limit,
+                       verify=ns.verify_data, download=ns.download)
     if ns.json:
         print(json.dumps(r, indent=2))
         return 0

@@ -85,7 +85,8 @@ def normalization_for(graph: Graph, meta: dict[str, Any],
     config = resolve_config(graph)
     if config.normalize.stats != "computed":
         return normalization(config, np.zeros((1, graph.input_shapes[0][0], 1, 1), np.uint8))
-    ds = load_dataset(config.dataset, data_dir)
+    ds = load_dataset(config.dataset, data_dir, verify=config.verify_data,
+                      download_missing=config.download)
     return normalization(config, ds.x_train)
 
 

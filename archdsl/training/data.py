@@ -124,7 +124,8 @@ def prepare_data(
 
     options = image_options(graph, config)
     ds = load_dataset(dataset_path(graph, config.dataset), data_dir, images=options,
-                      val_split=config.val_split, progress=progress)
+                      val_split=config.val_split, progress=progress,
+                      verify=config.verify_data, download_missing=config.download)
     size = options.size if options is not None else None
     rrc = config.images.random_resized_crop
     asked = config.images.decode_size is not None or rrc is not None  # else: no silent crops
