@@ -96,8 +96,10 @@ def table(result: TrainResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_targets(result: TrainResult, targets: dict[str, float]) -> list[tuple[str, bool]]:
-    """``(description, met)`` for each target."""
+def check_targets(result: TrainResult,
+                  targets: dict[str, float] | None = None) -> list[tuple[str, bool]]:
+    """``(description, met)`` for each target (default :data:`TARGETS`)."""
+    targets = TARGETS if targets is None else targets
     checks: list[tuple[str, bool]] = []
     by_epoch = {rec["epoch"]: rec for rec in result.epochs}
     for epoch, key in ((1, "epoch1"), (5, "epoch5")):

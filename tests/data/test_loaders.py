@@ -343,7 +343,8 @@ def test_real_idx_datasets(name: str, folder: str, mean: float, std: float) -> N
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int64
     assert set(np.unique(ds.y_train).tolist()) == set(range(10))
     # Exact integer moments from the pixel histogram, no float copy of 47M pixels.
-    hist = np.bincount(ds.x_train.ravel(), minlength=256).astype(np.int64)
+    # (x_train is a DiskArray when a previous load cached the decoded set: read it whole)
+    hist = np.bincount(np.asarray(ds.x_train).ravel(), minlength=256).astype(np.int64)
     levels = np.arange(256, dtype=np.int64)
     n, sum_x, sum_x2 = int(hist.sum()), int(hist @ levels), int(hist @ levels**2)
     got_mean = sum_x / n / 255
