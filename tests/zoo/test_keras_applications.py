@@ -148,7 +148,11 @@ STANDARD = {"resnet50_v2": 224, "xception": 299, "inception_resnet_v2": 299,
 
 
 #: compared at full size only (VGG-16: 224, where its last map is 7×7; 138 M weights)
-SLOW = {"vgg16"}
+#: slow lane (``make test-slow``): VGG-16 (528 MB of weights) and the applications whose layer
+#: kinds another default case already matches (Inception-ResNet-v2: 24 s, Inception blocks and
+#: scaled residuals; MobileNetV2/V3-Small, ResNet50V2, Xception: their families' other cases)
+SLOW = {"vgg16", "inception_resnet_v2", "mobilenet_v2", "mobilenet_v3_small", "resnet50_v2",
+        "xception"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
