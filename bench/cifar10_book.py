@@ -122,7 +122,8 @@ def check_targets(result: TrainResult,
     return checks
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "datasets"))
@@ -137,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--warmup-cosine", type=int, metavar="STEPS",
                     help="per-step schedule: linear warm-up over STEPS steps, then cosine to 0")
-    ns = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = parse_args(argv)
 
     graph = archdsl.load(SPEC)
     changes: dict[str, Any] = {"epochs": ns.epochs, "dtype": ns.dtype}

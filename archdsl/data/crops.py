@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from archdsl.data.diskarray import DiskArray
 from archdsl.data.images import center_crop, crop_resize, random_resized_crop_boxes
-from archdsl.data.pipeline import Batches, FloatArray, channel_stats, epoch_rng
+from archdsl.data.pipeline import Batches, FloatArray, channel_stats
 
 #: Extra entropy word of the crop streams ("crop").
 CROP_STREAM = 0x63726F70
@@ -48,11 +48,8 @@ class CropBatches(Batches):
         self.crop, self.scale, self.ratio = crop, scale, ratio
 
     def epoch(self, epoch: int) -> Iterator[tuple[FloatArray, npt.NDArray[np.int64]]]:
-        order = self.order(epoch)
+        order, flips, offsets = self.draws(epoch)
         n = order.shape[0]
-        flips = np.less(epoch_rng(self.seed, epoch, 1).random(n), 0.5) if self.flip else None
-        pad = self.crop_padding
-        offsets = epoch_rng(self.seed, epoch, 2).integers(0, 2 * pad + 1, size=(n, 2))
         boxes = None
         if self.crop == "random":
             rng = np.random.Generator(np.random.PCG64(

@@ -290,14 +290,22 @@ class Batches:
         rng = epoch_rng(self.seed, epoch, 0)
         return rng.permutation(n) if self.shuffle else np.arange(n)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[FloatArray, npt.NDArray[np.int64]]]:
-        """Yield the batches of ``epoch``; the same ``(seed, epoch)`` gives identical batches."""
+    def draws(self, epoch: int) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.bool_] | None, npt.NDArray[np.int64]
+    ]:
+        """The order, flips (None without ``flip``) and crop offsets of ``epoch``: one draw per
+        sample position for the whole epoch, independent of the batch size."""
         order = self.order(epoch)
         n = order.shape[0]
-        # One draw per sample position for the whole epoch: independent of the batch size.
         flips = np.less(epoch_rng(self.seed, epoch, 1).random(n), 0.5) if self.flip else None
         pad = self.crop_padding
         offsets = epoch_rng(self.seed, epoch, 2).integers(0, 2 * pad + 1, size=(n, 2))
+        return order, flips, offsets
+
+    def epoch(self, epoch: int) -> Iterator[tuple[FloatArray, npt.NDArray[np.int64]]]:
+        """Yield the batches of ``epoch``; the same ``(seed, epoch)`` gives identical batches."""
+        order, flips, offsets = self.draws(epoch)
+        n = order.shape[0]
         for b in range(len(self)):
             sl = slice(b * self.batch_size, min((b + 1) * self.batch_size, n))
             idx = order[sl]
