@@ -21,6 +21,8 @@ from archdsl.source import DEFAULT_LIMITS, Limits
 Command = Callable[[argparse.Namespace], int]
 #: The garbage collector's thresholds while a command runs (mypy's choice).
 GC_THRESHOLD = (200_000, 30, 30)
+#: Pydantic's switch for its plugins, set by :func:`main` unless the user set it.
+PLUGINS_VAR = "PYDANTIC_DISABLE_PLUGINS"
 
 #: Modules under archdsl/commands/, one per group of sub-commands (imported lazily by main).
 COMMAND_MODULES = (
@@ -248,13 +250,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     While it runs, the garbage collector's first threshold is raised to :data:`GC_THRESHOLD`
     (as mypy does): the imports and the compiler build many long-lived objects, and the
     default threshold would scan them again and again (a quarter of ``archdsl check``'s time).
+    Pydantic's plugin discovery (a scan of every installed package's entry points, on the
+    first validation) is off unless ``PYDANTIC_DISABLE_PLUGINS`` is set: archdsl's own models
+    take no plugins.
     """
     before = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLD)
+    ours = PLUGINS_VAR not in os.environ
+    if ours:
+        os.environ[PLUGINS_VAR] = "__all__"
     try:
         return _run(list(sys.argv[1:] if argv is None else argv))
     finally:
         gc.set_threshold(*before)
+        if ours:
+            os.environ.pop(PLUGINS_VAR, None)
 
 
 def _run(args: list[str]) -> int:

@@ -85,8 +85,11 @@ def _cap(value: int) -> int:
     return min(value, RF_CAP)
 
 
+_STRIDE_MIN, _STRIDE_MAX = Fraction(1, RF_CAP), Fraction(RF_CAP)
+
+
 def _cap_stride(value: Fraction) -> Fraction:
-    return min(max(value, Fraction(1, RF_CAP)), Fraction(RF_CAP))
+    return min(max(value, _STRIDE_MIN), _STRIDE_MAX)
 
 
 @dataclass(frozen=True)
@@ -143,16 +146,21 @@ def receptive_field(g: nx.DiGraph) -> None:
         ordered = node.layer.layout_of(node.params) == "ordered" and len(node.in_shapes[0]) > 1
         if not rfs or ordered:
             continue  # reshapes, tokens, attention: positions no longer map to input windows
-        dims = max(len(r.min) for r in rfs)
-        rfs = [r for r in rfs if len(r.min) == dims]
-        base = ReceptiveField(
-            tuple(min(r.min[d] for r in rfs) for d in range(dims)),
-            tuple(max(r.max[d] for r in rfs) for d in range(dims)),
-            tuple(min(r.stride_min[d] for r in rfs) for d in range(dims)),
-            tuple(max(r.stride_max[d] for r in rfs) for d in range(dims)),
-        )
+        base = rfs[0] if len(rfs) == 1 else _merge(rfs)
         win = node.layer.window(node.params, list(node.in_shapes), node.attrs)
         update(g, n, rf=_step(base, win, node.in_shapes[0]) if win is not None else base)
+
+
+def _merge(rfs: list[ReceptiveField]) -> ReceptiveField:
+    """The receptive field of a node reading several: min and max over the widest ones."""
+    dims = max(len(r.min) for r in rfs)
+    rfs = [r for r in rfs if len(r.min) == dims]
+    return ReceptiveField(
+        tuple(min(r.min[d] for r in rfs) for d in range(dims)),
+        tuple(max(r.max[d] for r in rfs) for d in range(dims)),
+        tuple(min(r.stride_min[d] for r in rfs) for d in range(dims)),
+        tuple(max(r.stride_max[d] for r in rfs) for d in range(dims)),
+    )
 
 
 def _step(rf: ReceptiveField, win: Window, in_shape: tuple[int, ...]) -> ReceptiveField:

@@ -50,7 +50,7 @@ ARG_TYPES = ("int", "float", "bool", "str", "list", "any")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _limits(info: ValidationInfo) -> Limits:

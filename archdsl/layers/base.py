@@ -39,7 +39,7 @@ Shape = tuple[int, ...]
 class Params(BaseModel):
     """Base of every layer's parameter model: unknown keys are errors, values immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoParams(Params):
