@@ -1,10 +1,11 @@
 """The small Vision Transformer (specs/vit_cifar10.yaml) trained side by side on CIFAR-10.
 
 Both frameworks start from one seeded init and see identical batches in identical order with
-the spec's ``train:`` section: AdamW (lr 1e-3, decoupled weight decay 0.05), a per-epoch cosine
-schedule, batch 128, random flips and 4-pixel crops, per-channel normalization computed from
-the training set. The model has no dropout and no max pooling, so nothing but round-off can
-part the two runs. The run, the table and the wall times reuse bench/cifar10_book.py.
+the spec's ``train:`` section: AdamW (lr 1e-3, decoupled weight decay 0.05), a linear warm-up
+over 200 steps then a per-step cosine decay, batch 128, random flips and 4-pixel crops,
+per-channel normalization computed from the training set. The model has no dropout and no max
+pooling, so nothing but round-off can part the two runs. The run, the table and the wall
+times reuse bench/cifar10_book.py.
 
 Usage::
 

@@ -46,7 +46,15 @@ ZOO: dict[str, tuple[str, int, int]] = {
     "wide_resnet50_2": ("torchvision wide_resnet50_2", 224, 68_883_240),
     "regnet_y_400mf": ("torchvision regnet_y_400mf", 224, 4_344_144),
     "mnasnet1_0": ("torchvision mnasnet1_0", 224, 4_383_312),
+    # tokens (issue 12; the formulas behind them in test_zoo2_tokens.py)
+    "vit_b_16": ("torchvision vit_b_16", 224, 86_567_656),
+    "convnext_tiny": ("torchvision convnext_tiny", 224, 28_589_128),
+    "swin_t": ("torchvision swin_t", 224, 28_288_354),
+    "vit_cifar10": ("vit_b_16 scaled down: patch 4, width 128, depth 4", 32, 546_186),
 }
+
+#: classes where not ImageNet's 1,000
+CLASSES = {"vit_cifar10": 10}
 
 #: non-trainable parameters: the BatchNorm running mean and variance (torchvision's buffers
 #: without num_batches_tracked), two per BatchNorm channel
@@ -60,7 +68,15 @@ NON_TRAINABLE = {
     "wide_resnet50_2": 68_224,
     "regnet_y_400mf": 27_152,
     "mnasnet1_0": 37_920,
+    "vit_b_16": 0,
+    "convnext_tiny": 0,
+    "swin_t": 220_892,
+    "vit_cifar10": 0,
 }
+
+#: non-trainable parameters that are not BatchNorm statistics: Swin-T's fixed shifted-window
+#: attention masks (torchvision recomputes them at every forward)
+FIXED = {"swin_t": 220_892}
 
 #: MACs per sample: torch.utils.flop_counter / 2 on torchvision's model (torchvision references)
 #: or on a torch forward pass of the spec (Keras references, SE-ResNet-50).
@@ -91,6 +107,11 @@ MACS = {
     "wide_resnet50_2": 11_398_021_120,
     "regnet_y_400mf": 401_842_848,
     "mnasnet1_0": 314_415_872,
+    # attention products counted too: ViT-B/16's 17.56 G is the figure torchvision publishes
+    "vit_b_16": 17_563_828_224,
+    "convnext_tiny": 4_455_531_264,
+    "swin_t": 4_490_566_656,
+    "vit_cifar10": 38_799_616,
 }
 
 #: (spec, overrides, trainable parameters): reference variants selected by spec arguments
@@ -125,7 +146,7 @@ def test_input_and_output_shape(name: str) -> None:
     _, side, _ = ZOO[name]
     g = graph(name)
     assert g.input_shapes == [(3, side, side)]
-    assert g.output_shapes == [(1000,)]
+    assert g.output_shapes == [(CLASSES.get(name, 1000),)]
 
 
 @pytest.mark.parametrize("name", list(MACS))
@@ -138,7 +159,7 @@ def test_non_trainable_params(name: str) -> None:
     g = graph(name)
     assert g.params["non_trainable"] == NON_TRAINABLE[name]
     bn_channels = sum(n.shape[0] for n in g.walk() if n.type == "batchnorm")
-    assert g.params["non_trainable"] == 2 * bn_channels
+    assert g.params["non_trainable"] == 2 * bn_channels + FIXED.get(name, 0)
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -148,7 +169,7 @@ def test_spec_expectations_hold(name: str) -> None:
     assert g.spec.expect.macs == MACS[name]
     if name in NON_TRAINABLE:
         assert g.spec.expect.non_trainable == NON_TRAINABLE[name]
-    assert g.spec.expect.output_shape == [1000]
+    assert g.spec.expect.output_shape == [CLASSES.get(name, 1000)]
     g.check_expectations()  # raises ExpectationError on any mismatch
 
 
