@@ -24,20 +24,10 @@ import archdsl
 import archdsl.commands.train as train_cmd
 from archdsl.cli import main
 from archdsl.trainconfig import ScheduleConfig, TrainConfig
-from archdsl.training import load_checkpoint, register_framework, run_training
+from archdsl.training import load_checkpoint, run_training
 from archdsl.training.loop import schedule_lr
 from archdsl.training.tensorboard import read_scalars
 from archdsl.training.threads import configure_threads, thread_settings
-
-
-@pytest.fixture
-def fakes() -> Any:
-    fws = fake_frameworks()
-    for fw in fws:
-        register_framework(fw)
-    yield fws
-    for fw in fws:
-        register_framework(None, fw.name)
 
 
 def config(**changes: Any) -> TrainConfig:

@@ -39,23 +39,12 @@ from archdsl.training import (
     TrainingDivergedError,
     TrainingError,
     load_checkpoint,
-    register_framework,
     run_training,
 )
 from archdsl.training.outdir import LOCK_NAME, claim_output
 from archdsl.training.outputs import result_names
 
 RESULTS = ("metrics.csv", "metrics.json", "curves.png", "checkpoint.npz")
-
-
-@pytest.fixture
-def fakes() -> Any:
-    fws = fake_frameworks()
-    for fw in fws:
-        register_framework(fw)
-    yield fws
-    for fw in fws:
-        register_framework(None, fw.name)
 
 
 def train(out: Path, **kw: Any) -> Any:

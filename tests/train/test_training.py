@@ -42,7 +42,6 @@ from archdsl.training import (
     load_checkpoint,
     mask_multiplier,
     prepare_data,
-    register_framework,
     run_training,
     start_session,
     stochastic_types,
@@ -243,16 +242,6 @@ train:
   epochs: 1
   optimizer: {name: adam, lr: 0.003}
 """
-
-
-@pytest.fixture
-def fakes() -> Any:
-    fws = fake_frameworks()
-    for fw in fws:
-        register_framework(fw)
-    yield fws
-    for fw in fws:
-        register_framework(None, fw.name)
 
 
 # ---------------------------------------------------------------------------- run_training
