@@ -34,6 +34,7 @@ from archdsl.layers.base import (
     ShapeRuleError,
     Weight,
     Window,
+    families,
     get_layer,
 )
 
@@ -50,5 +51,6 @@ __all__ = [
     "ShapeRuleError",
     "Weight",
     "Window",
+    "families",
     "get_layer",
 ]

@@ -219,6 +219,20 @@ def get_layer(key: str) -> Layer:
     return REGISTRY[key]
 
 
+def families() -> tuple[str, ...]:
+    """The layer families: the modules of :mod:`archdsl.layers` that define registered types.
+
+    Each backend has one lowering module per family (``lower_<family>``) and imports them
+    from this list, so a new family cannot be left out of a backend silently.
+
+    Example:
+        >>> import archdsl.layers
+        >>> families()[:3]
+        ('activation', 'attention', 'conv')
+    """
+    return tuple(sorted({type(layer).__module__.rpartition(".")[2] for layer in REGISTRY.values()}))
+
+
 def stride_fraction(window: Window, axis: int) -> Fraction:
     """The effective stride multiplier of ``window`` along ``axis``."""
     s = window.stride[axis]

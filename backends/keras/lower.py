@@ -2,7 +2,8 @@
 
 The table, its :class:`Context` and the shared helpers live in :mod:`.lowerings`; one module
 per layer family registers into it, named after the family's module in :mod:`archdsl.layers`
-(``lower_conv`` for ``layers/conv.py``). Importing this module registers them all.
+(``lower_conv`` for ``layers/conv.py``). Importing this module registers them all
+(:func:`archdsl.layers.families` lists them).
 
 Example:
     >>> import archdsl, keras
@@ -14,24 +15,10 @@ Example:
 
 from __future__ import annotations
 
-from . import (  # noqa: F401  (registration)
-    lower_activation,
-    lower_attention,
-    lower_conv,
-    lower_dense,
-    lower_dropout,
-    lower_indexing,
-    lower_matmul,
-    lower_merge,
-    lower_normalization,
-    lower_pool,
-    lower_reduce,
-    lower_resample,
-    lower_reshape,
-    lower_residual,
-    lower_tensor_ops,
-    lower_tokens,
-)
+from importlib import import_module
+
+from archdsl.layers import families
+
 from .lowerings import (
     DEFAULT,
     LOWERINGS,
@@ -55,3 +42,6 @@ __all__ = [
     "padding_mode",
     "to_keras_layout",
 ]
+
+for _family in families():  # registration: one lowering module per layer family
+    import_module(f"{__package__}.lower_{_family}")

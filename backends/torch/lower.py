@@ -2,7 +2,7 @@
 
 The table lives in :mod:`.lowerings`; one module per layer family registers into it, named
 after the family's module in :mod:`archdsl.layers` (``lower_conv`` for ``layers/conv.py``).
-Importing this module registers them all.
+Importing this module registers them all (:func:`archdsl.layers.families` lists them).
 
 Example:
     >>> import archdsl
@@ -14,24 +14,13 @@ Example:
 
 from __future__ import annotations
 
-from . import (  # noqa: F401  (registration)
-    lower_activation,
-    lower_attention,
-    lower_conv,
-    lower_dense,
-    lower_dropout,
-    lower_indexing,
-    lower_matmul,
-    lower_merge,
-    lower_normalization,
-    lower_pool,
-    lower_reduce,
-    lower_resample,
-    lower_reshape,
-    lower_residual,
-    lower_tensor_ops,
-    lower_tokens,
-)
+from importlib import import_module
+
+from archdsl.layers import families
+
 from .lowerings import CONTEXT, LOWERINGS, batch_axis, lower_node, symmetric, torch_pad
 
 __all__ = ["CONTEXT", "LOWERINGS", "batch_axis", "lower_node", "symmetric", "torch_pad"]
+
+for _family in families():  # registration: one lowering module per layer family
+    import_module(f"{__package__}.lower_{_family}")
