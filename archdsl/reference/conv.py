@@ -68,52 +68,34 @@ def _window(node: Node) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return ntuple(node.params.stride, dims, "stride"), ntuple(node.params.dilation, dims, "d")
 
 
+def _conv_node(
+    node: Node, x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None, groups: int
+) -> np.ndarray:
+    """:func:`conv` with ``node``'s stride, dilation and resolved pads."""
+    stride, dilation = _window(node)
+    pads = node.resolved(Padded).pads
+    return conv(x, kernel, bias, stride=stride, dilation=dilation, pads=pads, groups=groups)
+
+
 @reference_op("conv1d", "conv2d", "conv3d")
 def conv_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
     """Cross-channel convolution (grouped, dilated, strided, explicit pads)."""
-    stride, dilation = _window(node)
     w = ctx.weights
-    return conv(
-        xs[0],
-        w["kernel"],
-        w.get("bias"),
-        stride=stride,
-        dilation=dilation,
-        pads=node.resolved(Padded).pads,
-        groups=node.params.groups,
-    )
+    return _conv_node(node, xs[0], w["kernel"], w.get("bias"), node.params.groups)
 
 
 @reference_op("depthwise_conv1d", "depthwise_conv2d")
 def depthwise_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
     """Depthwise convolution: groups = C, output channel c·M + m."""
-    stride, dilation = _window(node)
     w = ctx.weights
-    return conv(
-        xs[0],
-        w["kernel"],
-        w.get("bias"),
-        stride=stride,
-        dilation=dilation,
-        pads=node.resolved(Padded).pads,
-        groups=xs[0].shape[1],
-    )
+    return _conv_node(node, xs[0], w["kernel"], w.get("bias"), xs[0].shape[1])
 
 
 @reference_op("separable_conv1d", "separable_conv2d")
 def separable_op(node: Node, xs: list[np.ndarray], ctx: OpContext) -> np.ndarray:
     """Depthwise (no bias) then a 1×1 pointwise convolution with the bias."""
-    stride, dilation = _window(node)
     w = ctx.weights
-    y = conv(
-        xs[0],
-        w["depthwise_kernel"],
-        None,
-        stride=stride,
-        dilation=dilation,
-        pads=node.resolved(Padded).pads,
-        groups=xs[0].shape[1],
-    )
+    y = _conv_node(node, xs[0], w["depthwise_kernel"], None, xs[0].shape[1])
     ones = (1,) * (y.ndim - 2)
     return conv(
         y,
