@@ -1,7 +1,5 @@
 """``python -m archdsl`` runs the command line."""
 
-import sys
+from archdsl.cli import console
 
-from archdsl.cli import main
-
-sys.exit(main())
+console()

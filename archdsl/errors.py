@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-import difflib
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -36,10 +36,16 @@ _MAX_SOURCES = 16
 
 # C0/C1 controls (ESC starts ANSI/OSC sequences), DEL, line/paragraph separators, bidi overrides
 # and isolates, BOM, and lone surrogates (which cannot even be encoded for the terminal).
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]"
+_UNSAFE_CHARS = (
+    "\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff"
 )
-_UNSAFE_OR_NEWLINE = re.compile(_UNSAFE.pattern[:-1] + "\n\t]")
+
+
+@functools.cache
+def _unsafe(keep_newlines: bool) -> re.Pattern[str]:
+    """The unsafe characters as a pattern, compiled on first use: a class that reaches into the
+    surrogates takes about a millisecond to compile, and most runs print no message."""
+    return re.compile(f"[{_UNSAFE_CHARS}]" if keep_newlines else f"[{_UNSAFE_CHARS}\n\t]")
 
 
 def printable(text: str, limit: int | None = MAX_MESSAGE_CHARS, keep_newlines: bool = False) -> str:
@@ -52,8 +58,7 @@ def printable(text: str, limit: int | None = MAX_MESSAGE_CHARS, keep_newlines: b
     """
     if limit is not None and len(text) > limit:
         text = clip(text, limit)
-    pattern = _UNSAFE if keep_newlines else _UNSAFE_OR_NEWLINE
-    return pattern.sub(lambda m: ascii(m.group())[1:-1], text)
+    return _unsafe(keep_newlines).sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def clip(text: str, limit: int) -> str:
@@ -236,6 +241,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     synonym = SYNONYMS.get(name.lower())
     if synonym in choices:
         return f" Did you mean '{synonym}'?"
+    import difflib  # only when a name is unknown
+
     close = sorted(difflib.get_close_matches(name, choices, n=3, cutoff=0.6))
     if not close:
         return ""

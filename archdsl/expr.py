@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -334,6 +335,13 @@ def _source(node: ast.AST) -> str:
     return "${" + (text if len(text) <= 60 else text[:57] + "...") + "}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    """``text`` parsed, kept: a block repeated N times evaluates the same expressions N times
+    (the tree is only read, never changed)."""
+    return ast.parse(text, mode="eval")
+
+
 def evaluate(expr: str, env: Mapping[str, Any], max_chars: int | None = None) -> Any:
     """Evaluate one expression (the text inside ``${...}``).
 
@@ -346,7 +354,7 @@ def evaluate(expr: str, env: Mapping[str, Any], max_chars: int | None = None) ->
             "--max-expr-chars",
         )
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
+        tree = _parse(expr.strip())
     except SyntaxError as exc:
         raise ExprError(f"invalid expression '{expr}': {exc.msg}") from None
     except (RecursionError, MemoryError):

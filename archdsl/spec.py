@@ -49,6 +49,9 @@ RESERVED_KEYS = ("id", "from", "repeat", "if")
 ARG_TYPES = ("int", "float", "bool", "str", "list", "any")
 
 
+# Empty defaults are written as values (`Field({})`): pydantic copies a mutable default for
+# each instance, and `default_factory=dict` would make it inspect the signature of the
+# builtin `dict`, which tokenizes its text signature (a few ms at every start-up).
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
@@ -92,12 +95,12 @@ class BlockDef(_Strict):
 
     doc: str | None = Field(None, description="what the block is, for docs and diagrams")
     args: dict[str, Any] = Field(
-        default_factory=dict,
+        {},
         description="argument: a type name (required: int, float, bool, str, list, any) "
         "or a default value (optional)",
     )
     defaults: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-layer-type default arguments inside this block"
+        {}, description="per-layer-type default arguments inside this block"
     )
     body: list[Any] = Field(description="the nodes of the block; `$in` is its input")
 
@@ -122,20 +125,20 @@ class Spec(_Strict):
         None, description="base spec file; this file overrides its args, name, input and more"
     )
     import_: list[str] = Field(
-        default_factory=list, alias="import", description="block library files to import"
+        [], alias="import", description="block library files to import"
     )
     args: dict[str, Any] = Field(
-        default_factory=dict, description="spec arguments (overridable with --set k=v)"
+        {}, description="spec arguments (overridable with --set k=v)"
     )
     input: list[InputDim] | None = Field(
         None, description="input shape (C, *spatial), batch excluded"
     )
     inputs: dict[str, list[InputDim]] | None = Field(None, description="several named inputs")
     defaults: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-layer-type default arguments"
+        {}, description="per-layer-type default arguments"
     )
     init: str = Field("torch_default", description="weight initialization scheme")
-    blocks: dict[str, BlockDef] = Field(default_factory=dict, description="reusable blocks")
+    blocks: dict[str, BlockDef] = Field({}, description="reusable blocks")
     body: list[Any] = Field(description="the nodes, chained top to bottom")
     outputs: list[str] | None = Field(None, description="output node ids (default: last node)")
     expect: Expect | None = Field(None, description="numbers that `check` verifies")
@@ -177,8 +180,8 @@ class Library(_Strict):
 
     archdsl: Literal[1] = 1
     doc: str | None = None
-    import_: list[str] = Field(default_factory=list, alias="import")
-    blocks: dict[str, BlockDef] = Field(default_factory=dict)
+    import_: list[str] = Field([], alias="import")
+    blocks: dict[str, BlockDef] = Field({})
 
 
 def first_error(exc: ValidationError) -> Any:
