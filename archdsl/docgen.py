@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from archdsl.fsutil import atomic_write_text
+from archdsl.jsonschema import dsl_schema, spec_schema
 from archdsl.layers import REGISTRY
 from archdsl.spec import RESERVED_KEYS, BlockDef, Expect, Spec
 from archdsl.trainconfig import TrainConfig
@@ -43,8 +44,8 @@ def _type_text(info: dict[str, Any]) -> str:
     return str(info.get("type", "any"))
 
 
-def _fields_table(model: type[BaseModel]) -> list[str]:
-    schema = model.model_json_schema(by_alias=True)
+def _fields_table(model: type[BaseModel], schema: dict[str, Any] | None = None) -> list[str]:
+    schema = schema or model.model_json_schema(by_alias=True)
     props = schema.get("properties", {})
     required = set(schema.get("required", []))
     if not props:
@@ -82,7 +83,7 @@ def _preamble() -> list[str]:
         "",
         "## Top-level keys",
         "",
-        *_fields_table(Spec),
+        *_fields_table(Spec, spec_schema()),
         "### Blocks",
         "",
         *_fields_table(BlockDef),
@@ -140,7 +141,6 @@ def reference_markdown() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Write docs/reference.md, docs/archdsl.schema.json and the copy the specs reference
     (specs/archdsl.schema.json, shipped in the wheel)."""
-    from archdsl.jsonschema import dsl_schema
 
     root = Path(argv[0]) if argv else Path("docs")
     schema = json.dumps(dsl_schema(), indent=2) + "\n"

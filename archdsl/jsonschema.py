@@ -15,6 +15,7 @@ from typing import Any
 
 from archdsl.layers import REGISTRY
 from archdsl.spec import Spec
+from archdsl.trainconfig import TrainConfig
 
 _EXPR = {"type": "string", "pattern": r"^.*\$.*$", "description": "$arg or ${expression}"}
 
@@ -43,10 +44,30 @@ def _allow_expressions(node: Any) -> Any:
     return node
 
 
+def spec_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`~archdsl.spec.Spec`, its ``train:`` section described as the
+    :class:`~archdsl.trainconfig.TrainConfig` that :func:`~archdsl.spec.validate_spec` makes of
+    it (the model itself leaves the section untyped, so that specs without one never load it).
+
+    >>> spec_schema()["properties"]["train"]["anyOf"][0]
+    {'$ref': '#/$defs/TrainConfig'}
+    """
+    schema = Spec.model_json_schema(by_alias=True)
+    train = TrainConfig.model_json_schema(by_alias=True)
+    defs = {**schema.get("$defs", {}), **train.pop("$defs", {}), "TrainConfig": train}
+    schema["$defs"] = dict(sorted(defs.items()))  # in pydantic's order
+    described = schema["properties"]["train"]
+    described.pop("title", None)  # as pydantic writes a field that refers to a model
+    schema["properties"]["train"] = {
+        "anyOf": [{"$ref": "#/$defs/TrainConfig"}, {"type": "null"}], **described
+    }
+    return schema
+
+
 def dsl_schema() -> dict[str, Any]:
     """The full JSON Schema (draft 2020-12) of a spec file."""
-    schema = Spec.model_json_schema(by_alias=True)
-    defs = schema.setdefault("$defs", {})
+    schema = spec_schema()
+    defs = schema["$defs"]
     node_refs = []
     for key, layer in sorted(REGISTRY.items()):
         params = layer.Params.model_json_schema()

@@ -212,7 +212,7 @@ def test_check_imports_only_what_it_needs():
             "    main(['check', 'specs/resnet18.yaml', '--json'])\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('rich', 'torch', 'tensorflow', 'keras', 'matplotlib', 'graphviz') "
-            "or m.startswith(('archdsl.commands.', 'archdsl.training', 'archdsl.render'))))")
+            "or m.startswith(('archdsl.commands.', 'archdsl.train', 'archdsl.render'))))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          check=True)
     assert res.stdout.strip() == "['archdsl.commands.core', 'archdsl.render_style']"

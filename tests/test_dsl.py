@@ -183,6 +183,13 @@ def test_train_section_errors_are_located():
     assert (info.value.loc.line, info.value.loc.col) == (5, 26)
 
 
+def test_train_section_that_is_not_a_mapping_is_located():
+    with pytest.raises(archdsl.SpecError, match="invalid value for 'train' in the spec: Input should be a valid "
+                       "dictionary") as info:
+        net("  - relu: {}\n", extra="train: 5\n")
+    assert (info.value.loc.line, info.value.loc.col) == (4, 8)
+
+
 def test_expand_round_trip():
     g = archdsl.loads(RESNET)
     flat = yaml.safe_dump(g.expanded(), sort_keys=False)

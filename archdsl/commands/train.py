@@ -104,10 +104,8 @@ def load_train_file(path: str, ns: argparse.Namespace | None = None) -> TrainCon
     Raises:
         SpecError: unreadable file or invalid settings, located at file:line:col.
     """
-    from pydantic import ValidationError
-
     from archdsl.source import DEFAULT_LIMITS, YMap, load_file
-    from archdsl.spec import validation_error
+    from archdsl.spec import validate_train
 
     limits = limits_from(ns) if ns is not None else DEFAULT_LIMITS
     tree = load_file(path, limits)
@@ -122,10 +120,7 @@ def load_train_file(path: str, ns: argparse.Namespace | None = None) -> TrainCon
     body: Any = tree
     if list(tree) == ["train"]:
         prefix, body = ("train",), tree["train"]
-    try:
-        return TrainConfig.model_validate(body if body is not None else {})
-    except ValidationError as exc:
-        raise validation_error(exc, tree, f"train file '{path}'", prefix, TrainConfig) from None
+    return validate_train(body if body is not None else {}, tree, prefix, f"train file '{path}'")
 
 
 def split_overrides(items: list[str]) -> tuple[list[str], dict[str, Any]]:
