@@ -177,6 +177,8 @@ def _step(rf: ReceptiveField, win: Window, in_shape: tuple[int, ...]) -> Recepti
         )
     if len(win.kernel) != len(rf.min):
         return rf
+    if set(win.kernel) == set(win.stride) == {1}:
+        return rf  # a 1×1 window at stride 1 (a pointwise convolution) leaves it as it was
     lo, hi, smin, smax = [], [], [], []
     for d, k in enumerate(win.kernel):
         f = stride_fraction(win, d)
