@@ -94,9 +94,14 @@ def cmd_expand(ns: argparse.Namespace) -> int:
     text = yaml.safe_dump(
         g.expanded(), sort_keys=False, default_flow_style=None, width=100, allow_unicode=True
     )
-    if ns.output:
-        atomic_write_text(ns.output, text)
-        print(f"wrote {ns.output}", file=sys.stderr)
+    return _write_or_print(ns.output, text)
+
+
+def _write_or_print(output: str | None, text: str) -> int:
+    """Write ``text`` atomically to ``output`` (saying so on stderr), or print it to stdout."""
+    if output:
+        atomic_write_text(output, text)
+        print(f"wrote {output}", file=sys.stderr)
     else:
         print(text, end="")
     return 0
@@ -111,12 +116,7 @@ def cmd_schema(ns: argparse.Namespace) -> int:
     from archdsl.jsonschema import dsl_schema
 
     text = json.dumps(dsl_schema(), indent=2) + "\n"
-    if ns.output:
-        atomic_write_text(ns.output, text)
-        print(f"wrote {ns.output}", file=sys.stderr)
-    else:
-        print(text, end="")
-    return 0
+    return _write_or_print(ns.output, text)
 
 
 def _render_configure(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archdsl.cli import add_data_args, add_spec_args, command, data_changes, limits_from
+from archdsl.cli import (
+    add_data_args,
+    add_spec_args,
+    command,
+    data_changes,
+    limits_from,
+    positive_int,
+)
 from archdsl.errors import Location, SpecError
 from archdsl.trainconfig import TrainConfig
 
@@ -85,17 +92,6 @@ def device_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"'{text}': this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
     return f"cuda:{n}"
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, received '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, received {value}")
-    return value
 
 
 def load_train_file(path: str, ns: argparse.Namespace | None = None) -> TrainConfig:

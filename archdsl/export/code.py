@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -209,6 +209,27 @@ def block(lines: Sequence[str], indent: int) -> list[str]:
     return out
 
 
+def dependency_order(names: Iterable[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
+    """``names`` and everything they depend on (``deps``, transitively), each once, every
+    dependency before its first user.
+
+    Example:
+        >>> dependency_order(["a", "c"], {"a": ["b"], "b": ["c"]})
+        ['c', 'b', 'a']
+    """
+    order: list[str] = []
+
+    def add(name: str) -> None:
+        for dep in deps.get(name, ()):
+            add(dep)
+        if name not in order:
+            order.append(name)
+
+    for name in names:
+        add(name)
+    return order
+
+
 def identifier(text: str) -> str:
     """A Python identifier for ``text`` (``layer1.0.conv`` → ``layer1_0_conv``).
 
@@ -234,5 +255,5 @@ def class_name(text: str) -> str:
     return "_" + name if name[0].isdigit() else name
 
 
-__all__ = ["INDENT", "LINE", "Arg", "Call", "Dict", "Expr", "block", "class_name", "identifier",
-           "literal", "render_call", "skeleton"]
+__all__ = ["INDENT", "LINE", "Arg", "Call", "Dict", "Expr", "block", "class_name",
+           "dependency_order", "identifier", "literal", "render_call", "skeleton"]

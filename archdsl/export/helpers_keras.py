@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 
+from archdsl.export.code import dependency_order
 from archdsl.export.helpers_keras_resample import RESAMPLE_HELPERS
 
 #: the Keras serialization package of the generated helper layers
@@ -429,16 +430,7 @@ def helper_names() -> list[str]:
 
 def helper_source(names: Iterable[str]) -> str:
     """The source of the helpers ``names`` and their dependencies, dependencies first."""
-    order: list[str] = []
-
-    def add(name: str) -> None:
-        for dep in _DEPS.get(name, ()):
-            add(dep)
-        if name not in order:
-            order.append(name)
-
-    for name in names:
-        add(name)
+    order = dependency_order(names, _DEPS)
     return "\n\n\n".join(_source(n) for n in order)
 
 

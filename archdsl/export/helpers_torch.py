@@ -15,6 +15,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 
+from archdsl.export.code import dependency_order
+
 _PADDED_CONV = '''
 class PaddedConv{n}d(nn.Conv{n}d):
     """nn.Conv{n}d after an explicit, possibly asymmetric zero padding (F.pad order)."""
@@ -292,16 +294,7 @@ def helper_names() -> list[str]:
 def helper_source(names: Iterable[str]) -> str:
     """The source of the helpers ``names`` and their dependencies, dependencies first,
     separated by two blank lines."""
-    order: list[str] = []
-
-    def add(name: str) -> None:
-        for dep in _DEPS.get(name, ()):
-            add(dep)
-        if name not in order:
-            order.append(name)
-
-    for name in names:
-        add(name)
+    order = dependency_order(names, _DEPS)
     return "\n\n".join(_source(n).strip("\n") for n in order)
 
 
