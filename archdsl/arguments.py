@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from archdsl.errors import Location, SpecError, choices_text, did_you_mean
 from archdsl.expr import evaluate_value
 from archdsl.source import YList, YMap
-from archdsl.spec import ARG_TYPES, RESERVED_KEYS, first_error
+from archdsl.spec import ARG_TYPES, RESERVED_KEYS, choice_hint, first_error
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
@@ -134,5 +134,5 @@ def param_error(
             loc,
             hint=f"{key}: {fields[key].description}" if key in fields else None,
         )
-    received = err.get("input")
-    return SpecError(f"invalid '{key}' for '{kind}': {err['msg']}. Received: {received!r}", where)
+    received = f"{err.get('input')!r}{choice_hint(err)}"
+    return SpecError(f"invalid '{key}' for '{kind}': {err['msg']}. Received: {received}", where)

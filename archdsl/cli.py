@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from typing import Any, NoReturn
 
-from archdsl.errors import ArchdslError, printable
+from archdsl.errors import ArchdslError, did_you_mean, printable
 from archdsl.source import DEFAULT_LIMITS, Limits
 
 Command = Callable[[argparse.Namespace], int]
@@ -209,10 +209,40 @@ def load_graph(ns: argparse.Namespace) -> Any:
 
 
 # ---------------------------------------------------------------------------- main
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+class Parser(argparse.ArgumentParser):
+    """argparse's parser that suggests the closest name for a misspelled sub-command, choice or
+    option (``chek`` → ``check``, ``--widht`` → ``--width``)."""
+
+    #: the sub-command parsers by name (set on the top-level parser by :func:`build_parser`)
+    commands: dict[str, argparse.ArgumentParser]
+
+    def error(self, message: str) -> NoReturn:
+        import re
+
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = [c.strip().strip("'") for c in found[2].split(",")]
+            mean = did_you_mean(found[1], choices)
+            message += "." + mean if mean else ""
+        super().error(message)
+
+    def parse_command(self, args: Sequence[str]) -> argparse.Namespace:
+        """:meth:`parse_args`, with the sub-command's usage and the closest option for
+        options it does not know."""
+        ns, extra = self.parse_known_args(args)
+        if extra:
+            target = getattr(self, "commands", {}).get(getattr(ns, "command", None), self)
+            flags = [o for a in target._actions for o in a.option_strings]
+            unknown = [e.split("=")[0] for e in extra if e.startswith("-")]
+            mean = did_you_mean(unknown[0], flags) if unknown else ""
+            target.error(f"unrecognized arguments: {' '.join(extra)}{'.' + mean if mean else ''}")
+        return ns
+
+
+def build_parser(command: str | None = None) -> Parser:
     """The parser of every sub-command, or only of ``command`` (faster: imports one module)."""
     _load_plugins(command)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="archdsl",
         description="Compile a YAML CNN spec: shapes, params, MACs, diagrams, PyTorch and Keras.",
         epilog="exit codes: 0 ok, 1 check failed, 2 invalid input, 3 internal error",
@@ -221,8 +251,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.commands = {}
     for name, (fn, configure, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = parser.commands[name] = sub.add_parser(name, help=help_text, description=help_text)
         if command in (None, name) or command not in COMMANDS:  # only the options in use
             configure(p)
         p.set_defaults(func=fn)
@@ -294,7 +325,7 @@ def _command(argv: Sequence[str] | None) -> int:
 
 def _run(args: list[str]) -> int:
     parser = build_parser(_command_name(args))
-    ns = parser.parse_args(args)
+    ns = parser.parse_command(args)
     if not getattr(ns, "func", None):
         parser.print_help()
         return 2

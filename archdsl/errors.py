@@ -223,17 +223,24 @@ SYNONYMS = {
     "epsilon": "eps", "units_out": "units", "out_channels": "filters", "kernel_size": "kernel",
     "strides": "stride", "pool_size": "pool", "num_heads": "heads", "dilation_rate": "dilation",
     "p": "rate", "drop_rate": "rate", "slope": "negative_slope", "alpha_leaky": "negative_slope",
+    "scale_factor": "scale", "factor": "scale", "out_features": "units",
 }
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` naming the closest choices (up to 3), or ``""``.
-    Known synonyms from other tools come first (``layers`` → ``body``, ``lrate`` → ``lr``).
+    Known synonyms from other tools come first (``layers`` → ``body``, ``lrate`` → ``lr``),
+    then the spelling distance (ignoring case), then a misspelled synonym (``kernal_size`` →
+    ``kernel``).
 
     >>> did_you_mean("conv", ["conv1d", "conv2d", "conv3d", "relu"])
     " Did you mean 'conv1d', 'conv2d' or 'conv3d'?"
     >>> did_you_mean("lrate", ["lr", "momentum"]), did_you_mean("layers", ["args", "body"])
     (" Did you mean 'lr'?", " Did you mean 'body'?")
+    >>> did_you_mean("kernal_size", ["kernel", "stride"]), did_you_mean("xyz", ["lr"])
+    (" Did you mean 'kernel'?", '')
+    >>> did_you_mean("lr", ["TB", "LR"])
+    " Did you mean 'LR'?"
     """
     if len(name) > 100:  # difflib is quadratic; nobody mistypes a 100-character name
         return ""
@@ -243,7 +250,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         return f" Did you mean '{synonym}'?"
     import difflib  # only when a name is unknown
 
-    close = sorted(difflib.get_close_matches(name, choices, n=3, cutoff=0.6))
+    by_lower = {c.lower(): c for c in choices}
+    close = sorted(by_lower[c] for c in difflib.get_close_matches(name.lower(), by_lower, 3, 0.6))
+    if not close:
+        near = difflib.get_close_matches(name.lower(), SYNONYMS, n=1, cutoff=0.8)
+        close = [SYNONYMS[near[0]]] if near and SYNONYMS[near[0]] in choices else []
     if not close:
         return ""
     quoted = [f"'{c}'" for c in close]

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
@@ -224,8 +225,19 @@ def validation_error(
     if kind == "archdsl_limit":
         flag = (err.get("ctx") or {}).get("flag", "the matching --max-* option")
         return LimitError(err["msg"], loc, hint=f"raise the limit with {flag} if intended")
-    shown = _short(err.get("input"))
+    shown = _short(err.get("input")) + choice_hint(err)
     return SpecError(f"invalid value for '{field}' in {what}: {err['msg']}. Received: {shown}", loc)
+
+
+def choice_hint(err: Any) -> str:
+    """``". Did you mean 'adam'?"`` for a misspelled choice of a Literal or Enum field."""
+    expected, received = (err.get("ctx") or {}).get("expected"), err.get("input")
+    if err["type"] not in ("literal_error", "enum") or not isinstance(expected, str):
+        return ""
+    if not isinstance(received, str):
+        return ""
+    mean = did_you_mean(received, re.findall(r"'([^']*)'", expected))
+    return "." + mean if mean else ""
 
 
 def _model_at(model: type[BaseModel] | None, path: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -142,6 +142,24 @@ def test_check_depth_collapses_blocks_like_torchinfo(capsys):
     assert "--depth: expected a number of at least 1, received 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("argv", "usage", "message"), [
+    (["chek", "specs/digits_cnn.yaml"], "usage: archdsl [-h]",
+     "invalid choice: 'chek' (choose from 'check', "),
+    (["check", "specs/digits_cnn.yaml", "--widht", "3"], "usage: archdsl check [-h]",
+     "unrecognized arguments: --widht 3. Did you mean '--width'?"),
+    (["check", "specs/digits_cnn.yaml", "--widht=3"], "usage: archdsl check [-h]",
+     "unrecognized arguments: --widht=3. Did you mean '--width'?"),
+    (["render", "digits_cnn", "--rankdir", "lr"], "usage: archdsl render [-h]",
+     "invalid choice: 'lr' (choose from 'TB', 'LR'). Did you mean 'LR'?"),
+])
+def test_misspelled_command_option_or_choice_gets_a_suggestion(capsys, argv, usage, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage) and message in err and "Did you mean '" in err
+
+
 def test_memory_estimate_in_text_and_json(capsys):
     # digits: input 1×8×8 = 64 values; 5,002 layer outputs; 6,234 parameters; float32
     assert main(["check", "specs/digits_cnn.yaml", "--json", "--batch", "32"]) == 0

@@ -183,6 +183,14 @@ def test_train_section_errors_are_located():
     assert (info.value.loc.line, info.value.loc.col) == (5, 26)
 
 
+def test_misspelled_optimizer_and_schedule_names_get_a_suggestion():
+    with pytest.raises(archdsl.SpecError, match="Received: 'adamm'. Did you mean 'adam' or 'adamw'") as info:
+        net("  - relu: {}\n", extra="train:\n  optimizer: {name: adamm}\n")
+    assert (info.value.loc.line, info.value.loc.col) == (5, 21)
+    with pytest.raises(archdsl.SpecError, match="'train.schedule.name'.*Received: 'cosin'. Did you mean 'cosine'"):
+        net("  - relu: {}\n", extra="train:\n  schedule: {name: cosin}\n")
+
+
 def test_train_section_that_is_not_a_mapping_is_located():
     with pytest.raises(archdsl.SpecError, match="invalid value for 'train' in the spec: Input should be a valid "
                        "dictionary") as info:
