@@ -125,7 +125,9 @@ class Spec(_Strict):
     name: str = Field(description="model name")
     doc: str | None = Field(None, description="description, paper, chapter section")
     extends: str | None = Field(
-        None, description="base spec file; this file overrides its args, name, input and more"
+        None,
+        description="base spec file; this file overrides its args, name, input and more "
+        "(the base's expect is not inherited)",
     )
     import_: list[str] = Field(
         [], alias="import", description="block library files to import"
@@ -300,9 +302,13 @@ def _require_mapping(tree: Any, file: str, what: str) -> YMap:
 
 
 def _merge_base(base: YMap, child: YMap) -> YMap:
+    """``child`` over ``base``: ``args``, ``blocks`` and ``defaults`` merge key by key, other
+    keys replace. The base's ``expect:`` is not inherited: it describes the base, and a child
+    that changes an argument would fail it, located in a file the user did not write."""
     merged = YMap(base, loc=child.loc)
     merged.key_locs = {**base.key_locs, **child.key_locs}
     merged.value_locs = {**base.value_locs, **child.value_locs}
+    merged.pop("expect", None)
     for key, value in child.items():
         if key == "extends":
             continue

@@ -162,6 +162,24 @@ def test_extends_overrides_args(tmp_path):
     assert g.name == "child" and g.output_shapes == [(4, 8, 8)]
 
 
+def test_extends_does_not_inherit_the_base_expectations(tmp_path):
+    # the base's expect: describes the base; a child with other args must not fail it
+    (tmp_path / "base.yaml").write_text(
+        "archdsl: 1\nname: base\nargs: {f: 4}\ninput: [3, 8, 8]\n"
+        "body:\n  - conv2d: {filters: $f, kernel: 3}\nexpect: {params: 112}\n")
+    assert archdsl.load(tmp_path / "base.yaml").spec.expect is not None
+    child = tmp_path / "child.yaml"
+    child.write_text("archdsl: 1\nextends: base.yaml\nname: child\nargs: {f: 8}\n")
+    g = archdsl.load(child)
+    assert g.spec.expect is None and g.params["total"] == 224
+    g.check_expectations()
+    child.write_text("archdsl: 1\nextends: base.yaml\nname: child\nargs: {f: 8}\n"
+                     "expect: {params: 225}\n")
+    with pytest.raises(ExpectationError, match="params: expected 225, computed 224") as info:
+        archdsl.load(child).check_expectations()
+    assert info.value.loc.file.endswith("child.yaml")
+
+
 def test_expect_verified():
     g = net("  - dense: {units: 2}\n", "[3]", extra="expect: {params: 8, output_shape: [2]}\n")
     g.check_expectations()
