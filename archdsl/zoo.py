@@ -88,11 +88,14 @@ def family(name: str) -> str:
 def resolve(arg: str) -> str:
     """The file a command reads for its spec argument ``arg``.
 
-    An existing path is itself; a bare name without ``.yaml`` (no folder) that is not a file
-    is the shipped spec of that name. Anything else is returned unchanged, for the loader to
-    report, except a name that only a shipped spec or a typo explains: :class:`SpecError`.
+    An existing path is itself; a bare name (no folder) that is not a file is the shipped spec
+    of that name, with or without ``.yaml`` (as ``extends:`` finds it). A missing bare name
+    without ``.yaml`` is a :class:`SpecError` naming the closest shipped specs; anything else
+    is returned unchanged, for the loader to report.
 
     >>> resolve("resnet18").endswith("resnet18.yaml")
+    True
+    >>> resolve("resnet18.yaml") == resolve("resnet18")
     True
     >>> try:
     ...     resolve("resnt18")
@@ -103,17 +106,13 @@ def resolve(arg: str) -> str:
     path = Path(arg)
     if path.exists() or any(sep in arg for sep in "/\\"):
         return arg
+    shipped = find(arg)
+    if shipped is not None:
+        return _short(shipped)
     if path.suffix not in _SUFFIXES:
-        shipped = find(arg)
-        if shipped is not None:
-            return _short(shipped)
         raise SpecError(f"no file '{arg}' and no shipped spec of that name."
                         f"{did_you_mean(arg, names())}",
                         hint="`archdsl list` shows the shipped specs")
-    if find(arg) is not None:
-        raise SpecError(f"no file '{arg}' here",
-                        hint=f"the shipped spec of that name is used without .yaml: "
-                        f"{path.stem}")
     return arg
 
 
