@@ -8,6 +8,7 @@ import json
 import sys
 
 from archdsl.cli import add_spec_args, command, load_graph
+from archdsl.verdict import verdict_line
 
 FORMAT_HELP = (
     "onnx (from the torch lowering, checked with onnxruntime), torch-src / keras-src (one "
@@ -64,10 +65,10 @@ def cmd_export(ns: argparse.Namespace) -> int:
             print(f"wrote {result.companion} (its custom layers: import it before "
                   "keras.saving.load_model)")
         if result.max_abs_diff is not None:
-            what = "verified" if result.verified else "MISMATCH"
-            print(f"{what}: max abs diff {result.max_abs_diff:.2e} from the "
-                  f"{'keras' if ns.fmt.startswith('keras') else 'torch'} lowering on a random "
-                  f"batch (tolerance {TOLERANCE:.0e})")
+            lowering = "keras" if ns.fmt.startswith("keras") else "torch"
+            print(verdict_line(bool(result.verified),
+                               f"the export and the {lowering} lowering on a random batch: max "
+                               f"abs diff {result.max_abs_diff:.2e}, tolerance {TOLERANCE:.0e}"))
     if result.verified is False:
         print("the export does not compute what the lowering computes; please report it",
               file=sys.stderr)

@@ -24,6 +24,7 @@ import numpy as np
 
 from archdsl.cli import add_spec_args, command, load_graph, positive_int
 from archdsl.errors import ArchdslError
+from archdsl.verdict import verdict, verdict_line
 
 if TYPE_CHECKING:
     from archdsl.data import Normalization
@@ -163,6 +164,7 @@ def predict(graph: Graph, weights_path: str, images: Sequence[str], backends: Se
     if len(probs) == 2:
         pa, pb = (probs[n] for n in backends)
         out["agree"] = bool((pa.argmax(1) == pb.argmax(1)).all())
+        out["verdict"] = verdict(out["agree"])
         out["max_probability_diff"] = float(np.abs(pa - pb).max())
     return out
 
@@ -195,7 +197,8 @@ def cmd_predict(ns: argparse.Namespace) -> int:
             tops = ", ".join(f"{c['class']} {100 * c['probability']:.1f}%" for c in entry[b])
             print(f"  {b:>5}: {tops}")
     if "agree" in result:
-        verdict = "agree" if result["agree"] else "DISAGREE"
-        print(f"torch and keras {verdict} on every top-1 class (max probability difference "
-              f"{result['max_probability_diff']:.1e})")
+        same = "the same" if result["agree"] else "not the same"
+        print(verdict_line(result["agree"], f"torch and keras give {same} top-1 class for every "
+                           f"image; max probability difference "
+                           f"{result['max_probability_diff']:.1e}"))
     return 0

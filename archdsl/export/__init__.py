@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archdsl.export.emitters import ExportError
+from archdsl.verdict import verdict
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -101,6 +102,7 @@ class ExportResult:
     def as_json(self) -> dict[str, Any]:
         """The ``archdsl export --json`` object."""
         out = {"format": self.format, "path": self.path, "verified": self.verified,
+               "verdict": None if self.verified is None else verdict(self.verified),
                "max_abs_diff": self.max_abs_diff, "seconds": round(self.seconds, 3)}
         if self.companion:
             out["companion"] = self.companion

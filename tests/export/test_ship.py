@@ -234,12 +234,17 @@ def test_export_cli_json(run, tmp_path, capsys):
                  str(run / "checkpoint.npz"), "--format", "onnx", "-o", str(out),
                  "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert set(r) == {"format", "path", "verified", "max_abs_diff", "seconds"}
+    assert set(r) == {"format", "path", "verified", "verdict", "max_abs_diff", "seconds"}
     assert r["format"] == "onnx" and r["verified"] is True and out.is_file()
+    assert r["verdict"] == "agree"
     assert main(["export", str(SPECS / "digits_cnn.yaml"), "--format", "torch-src", "-o",
                  str(tmp_path / "d.py"), "--no-verify", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["verified"] is None and r["max_abs_diff"] is None
+    assert r["verified"] is None and r["max_abs_diff"] is None and r["verdict"] is None
+    assert main(["export", str(SPECS / "digits_cnn.yaml"), "--format", "torch-src", "-o",
+                 str(tmp_path / "d.py")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        "verdict: agree (the export and the torch lowering on a random batch: max abs diff ")
 
 
 def test_predict_digits_images_agree(run, tmp_path, capsys):
@@ -257,10 +262,15 @@ def test_predict_digits_images_agree(run, tmp_path, capsys):
                  str(run / "weights.npz"), *paths, "--backend", "both", "--top", "3",
                  "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["agree"] and r["max_probability_diff"] < 1e-5
+    assert r["agree"] and r["verdict"] == "agree" and r["max_probability_diff"] < 1e-5
     assert [len(e["torch"]) for e in r["images"]] == [3] * 4
     right = sum(e["torch"][0]["class"] == str(y) for e, y in zip(r["images"], ds.y_test))
     assert right >= 3  # the trained CNN reads the PNGs as it read the test set
+    assert main(["predict", str(SPECS / "digits_cnn.yaml"), "--weights",
+                 str(run / "weights.npz"), *paths, "--backend", "both"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("verdict: agree (torch and keras give the same top-1 class for every "
+                           "image; max probability difference ")
 
 
 def _cifar_dir() -> Path | None:
@@ -291,7 +301,7 @@ def test_predict_cifar10_test_images_agree(tmp_path, capsys):
     assert main(["predict", str(SPECS / "cifar10_cnn.yaml"), "--weights",
                  str(tmp_path / "w.npz"), *paths, "--backend", "both", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["agree"] and r["max_probability_diff"] < 1e-5
+    assert r["agree"] and r["verdict"] == "agree" and r["max_probability_diff"] < 1e-5
     assert r["images"][0]["keras"][0]["class"] in ds.classes
 
 
