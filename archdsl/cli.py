@@ -252,7 +252,9 @@ def build_parser(command: str | None = None) -> Parser:
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.commands = {}
-    for name, (fn, configure, help_text) in COMMANDS.items():
+    order = list(COMMAND_HOMES)  # the order of --help, whichever module was imported first
+    for name in sorted(COMMANDS, key=lambda c: order.index(c) if c in order else len(order)):
+        fn, configure, help_text = COMMANDS[name]
         p = parser.commands[name] = sub.add_parser(name, help=help_text, description=help_text)
         if command in (None, name) or command not in COMMANDS:  # only the options in use
             configure(p)

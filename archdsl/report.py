@@ -104,8 +104,9 @@ def memory(g: Graph, batch: int = 1) -> Memory:
 
 
 # ---------------------------------------------------------------------------- JSON
-def graph_json(g: Graph, batch: int = 1) -> dict[str, Any]:
-    """The machine-readable summary printed by ``archdsl check --json``."""
+def graph_json(g: Graph, batch: int = 1, depth: int | None = None) -> dict[str, Any]:
+    """The machine-readable summary printed by ``archdsl check --json``: every layer, and with
+    ``depth`` also the collapsed table's rows (``depth``, ``summary``)."""
     layers = []
     for n, node in g.layers():
         layers.append(
@@ -121,7 +122,7 @@ def graph_json(g: Graph, batch: int = 1) -> dict[str, Any]:
                 "receptive_field": node.rf.as_json() if node.rf is not None else None,
             }
         )
-    return {
+    out = {
         "name": g.name,
         "file": g.file,
         "args": g.args,
@@ -134,6 +135,10 @@ def graph_json(g: Graph, batch: int = 1) -> dict[str, Any]:
         "nodes": len(g),
         "layers": layers,
     }
+    if depth is not None:
+        out["depth"] = depth
+        out["summary"] = [r.as_json() for r in collapsed_rows(g, depth)]
+    return out
 
 
 def json_text(data: dict[str, Any], compact: bool = False) -> str:
@@ -167,30 +172,54 @@ def _count(n: int) -> str:
     return f"{n:,}" if n else ""
 
 
-def summary_rows(g: Graph, depth: int | None = None) -> list[tuple[str, ...]]:
+@dataclass
+class Row:
+    """One row of the summary: a node, or a block instance collapsed to one row (its id, block
+    name, last node's shape and receptive field, summed parameters and MACs, layer count)."""
+
+    id: str
+    type: str
+    shape: tuple[int, ...]
+    params: int
+    macs: int
+    rf: Any
+    layers: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        """The row as ``check --json --depth N`` lists it."""
+        return {"id": self.id, "type": self.type, "output_shape": list(self.shape),
+                "params": self.params, "macs": self.macs, "layers": self.layers,
+                "receptive_field": self.rf.as_json() if self.rf is not None else None}
+
+
+def collapsed_rows(g: Graph, depth: int | None = None) -> list[Row]:
     """One row per node (``depth=None``), or, as torchinfo's ``depth``, per block instance
-    ``depth`` levels deep: its id, block name, output shape (its last node's), summed
-    parameters and MACs, and receptive field (its last node's)."""
+    ``depth`` levels deep."""
     if depth is not None and (isinstance(depth, bool) or depth < 1):
         raise ValueError(f"depth must be a positive integer or None, received {depth!r}")
-    rows: list[tuple[str, ...]] = []
-    groups: dict[str, list[Any]] = {}
+    rows: list[Row] = []
+    groups: dict[str, Row] = {}
     for n, node in g.nx.nodes(data="node"):
         params = node.trainable + node.non_trainable
         if depth is None or len(node.scope) < depth:
-            rows.append((n, node.type, "×".join(map(str, node.shape)), _count(params),
-                         _count(node.macs), _rf_text(node.rf)))
+            rows.append(Row(n, node.type, node.shape, params, node.macs, node.rf))
             continue
         inst, block = node.scope[depth - 1]
         group = groups.get(inst)
         if group is None:
-            group = groups[inst] = [len(rows), block, 0, 0]
-            rows.append(())
-        group[2] += params
-        group[3] += node.macs
-        rows[group[0]] = (inst, block, "×".join(map(str, node.shape)), _count(group[2]),
-                          _count(group[3]), _rf_text(node.rf))
+            group = groups[inst] = Row(inst, block, node.shape, 0, 0, node.rf, 0)
+            rows.append(group)
+        group.params += params
+        group.macs += node.macs
+        group.layers += 1
+        group.shape, group.rf = node.shape, node.rf
     return rows
+
+
+def summary_rows(g: Graph, depth: int | None = None) -> list[tuple[str, ...]]:
+    """The table's cells of :func:`collapsed_rows`."""
+    return [(r.id, r.type, "×".join(map(str, r.shape)), _count(r.params), _count(r.macs),
+             _rf_text(r.rf)) for r in collapsed_rows(g, depth)]
 
 
 def _narrow(text: str) -> bool:

@@ -142,6 +142,20 @@ def test_check_depth_collapses_blocks_like_torchinfo(capsys):
     assert "--depth: expected a number of at least 1, received 0" in capsys.readouterr().err
 
 
+def test_check_json_depth_adds_the_collapsed_rows(capsys):
+    assert main(["check", "specs/resnet18.yaml", "--json", "--depth", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["layers"]) == 68  # every layer is still listed
+    rows = {r["id"]: r for r in out["summary"]}
+    assert out["depth"] == 1 and len(rows) == 1 + 4 + 8 + 2
+    assert rows["layer2.0"]["type"] == "basic" and rows["layer2.0"]["output_shape"] == [128, 28, 28]
+    assert rows["layer2.0"]["params"] == 230_912 and rows["layer2.0"]["layers"] == 9
+    assert sum(r["params"] for r in rows.values()) == out["params"]["total"]
+    assert sum(r["macs"] for r in rows.values()) == out["macs"]
+    assert main(["check", "specs/resnet18.yaml", "--json"]) == 0
+    assert not {"summary", "depth"} & set(json.loads(capsys.readouterr().out))
+
+
 @pytest.mark.parametrize(("argv", "usage", "message"), [
     (["chek", "specs/digits_cnn.yaml"], "usage: archdsl [-h]",
      "invalid choice: 'chek' (choose from 'check', "),

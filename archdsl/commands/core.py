@@ -59,7 +59,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
     if ns.json:
         from archdsl.report import graph_json, json_text
 
-        sys.stdout.write(json_text(graph_json(g, ns.batch or 1), ns.compact) + "\n")
+        sys.stdout.write(json_text(graph_json(g, ns.batch or 1, ns.depth), ns.compact) + "\n")
     else:
         from archdsl.report import summary_text
 
