@@ -4,7 +4,8 @@ A block call is inlined under a scope prefix (``layer1.0.conv1``); its arguments
 the caller's environment, its own ``defaults:`` stack on the caller's. Per-type defaults keep
 their origin, so ``check`` can say when the spec's top-level ``defaults:`` changed layers of an
 imported library (a deliberate reach: ``defaults: {batchnorm: {eps: 0.001}}`` is how a zoo
-spec matches Keras' epsilon everywhere, but it must not happen silently).
+spec matches Keras' epsilon everywhere, but it must not happen silently; a spec's
+``defaults_scope:`` says where its defaults apply and silences the note).
 
 Example:
     >>> import archdsl
@@ -19,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 from archdsl.arguments import bind_block_args
 from archdsl.errors import LimitError, Location, SpecError
 from archdsl.ir import node_of
+from archdsl.paths import builtin_specs_dir
 from archdsl.source import YMap
 
 if TYPE_CHECKING:
     import networkx as nx
+    from pydantic import BaseModel
 
     from archdsl.source import Limits
     from archdsl.spec import BlockDef, Spec
@@ -65,6 +68,8 @@ class Frame:
     stack: tuple[str, ...] = ()
     origins: dict[str, dict[str, str]] = field(default_factory=dict)
     library: str | None = None
+    #: ``defaults_scope: spec``: the top-level defaults stop at imported libraries
+    spec_only: bool = False
 
     def origin(self, kind: str, key: str) -> str | None:
         """Who set the default ``key`` of layer type ``kind``."""
@@ -75,15 +80,18 @@ def top_frame(env: dict[str, Any], spec: Spec) -> Frame:
     """The frame of the spec's own body."""
     defaults = {k: dict(v) for k, v in spec.defaults.items()}
     origins = {k: dict.fromkeys(v, SPEC_ORIGIN) for k, v in spec.defaults.items()}
-    return Frame(env, defaults, Scope(""), origins=origins)
+    return Frame(env, defaults, Scope(""), origins=origins,
+                 spec_only=spec.defaults_scope == "spec")
 
 
 def inner_frame(
     frame: Frame, kind: str, bdef: BlockDef, env: dict[str, Any], local: str, library: str | None
 ) -> Frame:
     """The frame a call of block ``kind`` expands its body in."""
-    defaults = {k: dict(v) for k, v in frame.defaults.items()}
-    origins = {k: dict(v) for k, v in frame.origins.items()}
+    library = library if library is not None else frame.library
+    keep = _defaults_kept(frame, library)
+    defaults = {k: {a: v for a, v in d.items() if keep(k, a)} for k, d in frame.defaults.items()}
+    origins = {k: {a: o for a, o in d.items() if keep(k, a)} for k, d in frame.origins.items()}
     for t, d in bdef.defaults.items():
         defaults[t] = {**defaults.get(t, {}), **d}
         origins[t] = {**origins.get(t, {}), **dict.fromkeys(d, kind)}
@@ -91,8 +99,15 @@ def inner_frame(
         frame.scope.prefix + local + ".",
         path=(*frame.scope.path, (frame.scope.prefix + local, kind)),
     )
-    return Frame(env, defaults, scope, (*frame.stack, kind), origins,
-                 library if library is not None else frame.library)
+    return Frame(env, defaults, scope, (*frame.stack, kind), origins, library, frame.spec_only)
+
+
+def _defaults_kept(frame: Frame, library: str | None) -> Callable[[str, str], bool]:
+    """Which of ``frame``'s defaults a block body from ``library`` sees: all of them, except the
+    top-level ones in a library's body under ``defaults_scope: spec``."""
+    if library is None or not frame.spec_only:
+        return lambda kind, key: True
+    return lambda kind, key: frame.origin(kind, key) != SPEC_ORIGIN
 
 
 @dataclass
@@ -139,17 +154,25 @@ def check_call(kind: str, frame: Frame, limits: Limits, loc: Location) -> None:
 
 @dataclass
 class DefaultsReach:
-    """Top-level defaults that changed layers defined in imported libraries."""
+    """Top-level defaults that changed layers defined in imported libraries (none are recorded
+    when the spec sets ``defaults_scope``: it said where its defaults apply)."""
 
+    silent: bool = False
     changed: dict[tuple[str, str, str], list[str]] = field(default_factory=dict)
 
-    def record(self, frame: Frame, kind: str, raw: Mapping[str, Any], node_id: str) -> None:
-        """Note the spec-level defaults of ``kind`` a library layer ``node_id`` took."""
-        if frame.library is None:
+    def record(self, frame: Frame, kind: str, raw: Mapping[str, Any], params: BaseModel,
+               node_id: str) -> None:
+        """Note the spec-level defaults of ``kind`` that changed library layer ``node_id``
+        (validated as ``params``): one equal to the type's own default changed nothing."""
+        if frame.library is None or self.silent:
             return
+        fields = type(params).model_fields
         for key in frame.defaults.get(kind, {}):
-            if key not in raw and frame.origin(kind, key) == SPEC_ORIGIN:
-                self.changed.setdefault((kind, key, frame.library), []).append(node_id)
+            if key in raw or frame.origin(kind, key) != SPEC_ORIGIN:
+                continue
+            if key in fields and getattr(params, key) == fields[key].default:
+                continue
+            self.changed.setdefault((kind, key, frame.library), []).append(node_id)
 
     def notes(self, defaults: Mapping[str, Mapping[str, Any]], spec_file: str) -> list[str]:
         """One line per (type, library): the arguments that changed and where (a library is
@@ -171,11 +194,14 @@ class DefaultsReach:
 
 
 def _shown(library: str, spec_file: str) -> str:
-    """``library`` relative to the spec's folder when it lies below it, else as it is."""
-    try:
-        return str(Path(library).resolve().relative_to(Path(spec_file).resolve().parent))
-    except ValueError:
-        return library
+    """``library`` relative to the spec's folder when it lies below it, as one of the shipped
+    specs when it is one, else as it is."""
+    path = Path(library).resolve()
+    for base, shown in ((Path(spec_file).resolve().parent, "{}"),
+                        (builtin_specs_dir().resolve(), "{} (shipped)")):
+        if path.is_relative_to(base):
+            return shown.format(path.relative_to(base))
+    return library
 
 
 __all__ = [

@@ -55,7 +55,7 @@ class Builder(Wiring):
         self.file = tree.loc.file
         #: every proper dotted prefix of a node id (``a`` and ``a.b`` for ``a.b.c``)
         self.prefixes: set[str] = set()
-        self.reach = DefaultsReach()
+        self.reach = DefaultsReach(silent=spec.defaults_scope is not None)
 
     # ---------------------------------------------------------------- entry point
     def build(self, args: dict[str, Any]) -> nx.DiGraph:
@@ -230,7 +230,7 @@ class Builder(Wiring):
                 hint="list the inputs with `from: [a, b]`" if lo > 1 else None,
             )
         node_id = self._make(kind, values, raw, loc, frame, sources, local)
-        self.reach.record(frame, kind, raw, node_id)
+        self.reach.record(frame, kind, raw, node_of(self.g, node_id).params, node_id)
         return node_id
 
     def _make(self, kind: str, values: dict[str, Any], raw: YMap, loc: Location, frame: Frame,

@@ -142,6 +142,12 @@ class Spec(_Strict):
     defaults: dict[str, dict[str, Any]] = Field(
         {}, description="per-layer-type default arguments"
     )
+    defaults_scope: Literal["imports", "spec"] | None = Field(
+        None,
+        description="where top-level defaults apply: 'imports' (also in imported libraries' "
+        "layers, on purpose), 'spec' (only layers written in this file); unset: also in "
+        "imported libraries' layers, and check notes the ones whose value they changed",
+    )
     init: str = Field("torch_default", description="weight initialization scheme")
     blocks: dict[str, BlockDef] = Field({}, description="reusable blocks")
     body: list[Any] = Field(description="the nodes, chained top to bottom")

@@ -339,6 +339,45 @@ def test_top_level_defaults_reaching_into_a_library_are_reported(tmp_path):
     assert own.notes == []
 
 
+SE_SPEC = ("archdsl: 1\nname: t\ninput: [8, 4, 4]\nimport: [lib/se.yaml]\n"
+           "defaults: {conv2d: {bias: false}}\nbody:\n"
+           "  - squeeze_excitation: {squeeze: 2, id: s}\n")
+
+
+def test_a_default_equal_to_the_types_own_changes_nothing_and_is_not_reported():
+    g = archdsl.loads(SE_SPEC.replace("bias: false", "bias: true"), "specs/t.yaml")
+    assert g.notes == []
+    g = archdsl.loads(SE_SPEC.replace("bias: false", "bias: true, stride: 2"), "specs/t.yaml")
+    assert [n[:48] for n in g.notes] == ["top-level defaults set conv2d stride=2 in 2 laye"]
+
+
+@pytest.mark.parametrize(("scope", "bias", "params"), [
+    ("imports", False, 32), ("spec", True, 42)])
+def test_defaults_scope_says_where_top_level_defaults_apply(scope, bias, params):
+    g = archdsl.loads(SE_SPEC.replace("body:", f"defaults_scope: {scope}\nbody:"), "specs/t.yaml")
+    assert g.notes == []
+    assert (g["s.fc1"].params.bias, g.params["total"]) == (bias, params)
+
+
+def test_defaults_scope_spec_keeps_the_defaults_in_the_specs_own_layers():
+    g = archdsl.loads(SE_SPEC.replace("body:", "defaults_scope: spec\nbody:\n"
+                                      "  - conv2d: {filters: 8, kernel: 1, id: c}"), "specs/t.yaml")
+    assert (g["c"].params.bias, g["s.fc1"].params.bias) == (False, True)
+
+
+def test_a_misspelled_defaults_scope_gets_the_choices(tmp_path):
+    with pytest.raises(archdsl.SpecError, match="'imports'") as err:
+        archdsl.loads(SE_SPEC.replace("body:", "defaults_scope: import\nbody:"), "specs/t.yaml")
+    assert "Did you mean 'imports'?" in str(err.value)
+
+
+def test_a_shipped_library_is_named_as_shipped_from_a_spec_elsewhere(tmp_path):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(SE_SPEC)
+    note = archdsl.load(spec).notes[0]
+    assert "of the imported library lib/se.yaml (shipped) (s.fc1, s.fc2)" in note
+
+
 @pytest.mark.parametrize("line", [
     "leaky_relu: {negative_slope: .nan}", "elu: {alpha: .inf}", "batchnorm: {eps: .inf}",
     "layer_norm: {eps: .nan}", "group_norm: {groups: 1, eps: .inf}", "scale: {factor: -.inf}",
