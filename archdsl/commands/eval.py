@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from archdsl.cli import add_data_args, add_spec_args, command, load_graph, positive_int
+from archdsl.verdict import verdict, verdict_line
 
 if TYPE_CHECKING:
     from archdsl.graph import Graph
@@ -76,10 +77,30 @@ def evaluate_split(graph: Graph, weights_path: str, dataset: str | None = None,
                        for n, s in scores.items()},
     }
     if len(scores) == 2:
-        a, b = scores.values()
-        out["accuracy_diff"] = abs(a["val_acc"] - b["val_acc"])
-        out["loss_diff"] = abs(a["val_loss"] - b["val_loss"])
+        first, second = scores.values()
+        out.update(compare_scores(first, second, config.dtype))
     return out
+
+
+def compare_scores(a: dict[str, float], b: dict[str, float], dtype: str) -> dict[str, Any]:
+    """The side-by-side part of ``eval --json``: the two frameworks agree when they classify
+    the same number of images correctly and their losses differ by no more than the training
+    crosscheck's loss tolerance for ``dtype`` (relative).
+
+    Example:
+        >>> r = compare_scores({"val_acc": 0.9, "val_loss": 0.30000},
+        ...                    {"val_acc": 0.9, "val_loss": 0.30001}, "float32")
+        >>> r["verdict"], f"{r['loss_rel_diff']:.1e}", r["loss_tolerance"]
+        ('agree', '3.3e-05', 0.001)
+    """
+    from archdsl.training.crosscheck import LOSS_TOLERANCE
+
+    loss_diff = abs(a["val_loss"] - b["val_loss"])
+    rel = loss_diff / max(abs(a["val_loss"]), abs(b["val_loss"]), 1e-30)
+    tol = LOSS_TOLERANCE[dtype]
+    ok = a["val_acc"] == b["val_acc"] and rel <= tol
+    return {"accuracy_diff": abs(a["val_acc"] - b["val_acc"]), "loss_diff": loss_diff,
+            "loss_rel_diff": rel, "loss_tolerance": tol, "agree": ok, "verdict": verdict(ok)}
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -109,7 +130,9 @@ def cmd_eval(ns: argparse.Namespace) -> int:
     print(f"{r['spec']} on the {r['dataset']} test split ({r['images']:,} images)")
     for name, s in r["frameworks"].items():
         print(f"  {name:>5}: accuracy {100 * s['accuracy']:.2f}%  loss {s['loss']:.4f}")
-    if "accuracy_diff" in r:
-        print(f"difference: {100 * r['accuracy_diff']:.2f} points of accuracy, loss "
-              f"{r['loss_diff']:.1e}")
+    if "verdict" in r:
+        within = "within" if r["loss_rel_diff"] <= r["loss_tolerance"] else "beyond"
+        print(verdict_line(r["agree"], f"accuracy differs by {100 * r['accuracy_diff']:.2f} "
+                           f"points, loss by {r['loss_rel_diff']:.1e} relative, {within} the "
+                           f"tolerance {r['loss_tolerance']:.0e}"))
     return 0

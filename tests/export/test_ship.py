@@ -312,8 +312,27 @@ def test_eval_digits_agrees_between_frameworks(run, capsys):
     torch_, keras_ = r["frameworks"]["torch"], r["frameworks"]["keras"]
     assert r["images"] == 359 and torch_["accuracy"] > 0.8
     assert r["accuracy_diff"] == 0.0 and r["loss_diff"] < 1e-5
+    assert (r["verdict"], r["loss_tolerance"]) == ("agree", 1e-3) and r["loss_rel_diff"] < 1e-4
     assert torch_["accuracy"] == pytest.approx(load_npz_meta(run / "weights.npz")["val_acc"])
     assert keras_["accuracy"] == torch_["accuracy"]
+    assert main(["eval", str(SPECS / "digits_cnn.yaml"), "--weights", str(run / "weights.npz"),
+                 "--data", "digits", "--limit", "50"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("verdict: agree (accuracy differs by 0.00 points, loss by ")
+    assert last.endswith(" relative, within the tolerance 1e-03)")
+
+
+@pytest.mark.parametrize(("b", "dtype", "verdict"), [
+    ({"val_acc": 0.9, "val_loss": 0.3000001}, "float32", "agree"),
+    ({"val_acc": 0.9, "val_loss": 0.3000001}, "float64", "disagree"),
+    ({"val_acc": 0.8972, "val_loss": 0.3}, "float32", "disagree"),
+    ({"val_acc": 0.9, "val_loss": 0.31}, "float32", "disagree"),
+])
+def test_eval_verdict_needs_equal_accuracy_and_loss_within_the_tolerance(b, dtype, verdict):
+    from archdsl.commands.eval import compare_scores
+
+    r = compare_scores({"val_acc": 0.9, "val_loss": 0.3}, b, dtype)
+    assert (r["verdict"], r["agree"]) == (verdict, verdict == "agree")
 
 
 def test_keras_file_with_custom_layers_loads_without_archdsl(tmp_path):
