@@ -38,6 +38,7 @@ from archdsl.data import (
     read_idx,
     sources,
 )
+from archdsl.data.diskarray import DiskArray
 from archdsl.data.safe_pickle import safe_loads
 from archdsl.data.sources import IDX_FILES, RemoteFile, Source
 
@@ -170,15 +171,27 @@ def test_missing_idx_file_names_path_and_remedy(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("gz", [True, False])
-def test_synthetic_idx_dataset_loads_nchw(tmp_path: Path, gz: bool) -> None:
+def test_synthetic_idx_dataset_loads_nchw(
+    tmp_path: Path, gz: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load decodes (read-only arrays in memory); the second streams the same
+    numbers from the decode cache (a read-only DiskArray)."""
+    monkeypatch.setenv("ARCHDSL_CACHE", str(tmp_path / "cache"))
     arrays = write_idx_set(tmp_path / "fashion-mnist", gz=gz)
-    ds = load_dataset("fashion-mnist", tmp_path, verify=False)
-    assert ds.name == "fashion_mnist" and ds.classes[0] == "T-shirt/top"
-    assert ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
-    assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int64
-    np.testing.assert_array_equal(ds.x_train[:, 0], arrays[IDX_FILES[0]])
-    np.testing.assert_array_equal(ds.y_test, arrays[IDX_FILES[3]])
-    assert not ds.x_train.flags.writeable
+    first = load_dataset("fashion-mnist", tmp_path, verify=False)
+    assert isinstance(first.x_train, np.ndarray) and not first.x_train.flags.writeable
+    again = load_dataset("fashion-mnist", tmp_path, verify=False)
+    assert isinstance(again.x_train, DiskArray)
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        again.x_train[0] = 0
+    with pytest.raises(ValueError, match="read-only"):
+        again.x_train.setflags(write=True)
+    for ds in (first, again):
+        assert ds.name == "fashion_mnist" and ds.classes[0] == "T-shirt/top"
+        assert ds.x_train.shape == (12, 1, 28, 28) and ds.x_test.shape == (5, 1, 28, 28)
+        assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int64
+        np.testing.assert_array_equal(ds.x_train[:, 0], arrays[IDX_FILES[0]])
+        np.testing.assert_array_equal(ds.y_test, arrays[IDX_FILES[3]])
 
 
 def test_idx_label_count_mismatch(tmp_path: Path) -> None:
