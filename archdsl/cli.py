@@ -233,10 +233,30 @@ class Parser(argparse.ArgumentParser):
         if extra:
             target = getattr(self, "commands", {}).get(getattr(ns, "command", None), self)
             flags = [o for a in target._actions for o in a.option_strings]
-            unknown = [e.split("=")[0] for e in extra if e.startswith("-")]
-            mean = did_you_mean(unknown[0], flags) if unknown else ""
+            unknown = [i for i, e in enumerate(extra) if e.startswith("-")]
+            mean = _unknown_option_hint(ns, extra, unknown[0], flags) if unknown else ""
             target.error(f"unrecognized arguments: {' '.join(extra)}{'.' + mean if mean else ''}")
         return ns
+
+
+def _unknown_option_hint(ns: argparse.Namespace, extra: list[str], at: int,
+                         flags: list[str]) -> str:
+    """The hint for the unknown option ``extra[at]``: an option of another tool's name
+    (``--num-epochs`` → ``--epochs``), else a training setting (``--lr 0.1`` → ``--set
+    train.optimizer.lr=0.1``, on the commands that train), else the closest spelling."""
+    from archdsl.errors import SYNONYMS, closest
+
+    flag, _, value = extra[at].partition("=")
+    if not value and at + 1 < len(extra) and not extra[at + 1].startswith("-"):
+        value = extra[at + 1]
+    bare = {f.lstrip("-").replace("-", "_"): f for f in flags if f.startswith("--")}
+    name = flag.lstrip("-").replace("-", "_")
+    synonym = SYNONYMS.get(name.lower())
+    hint = getattr(ns, "settings_hint", None)
+    if synonym not in bare and hint is not None and (text := hint(flag, value or None)):
+        return str(text)
+    near = [bare[c] for c in closest(name, bare)]
+    return did_you_mean(near[0], near) if near else ""
 
 
 def build_parser(command: str | None = None) -> Parser:

@@ -224,6 +224,10 @@ SYNONYMS = {
     "strides": "stride", "pool_size": "pool", "num_heads": "heads", "dilation_rate": "dilation",
     "p": "rate", "drop_rate": "rate", "slope": "negative_slope", "alpha_leaky": "negative_slope",
     "scale_factor": "scale", "factor": "scale", "out_features": "units",
+    "batch": "batch_size", "bs": "batch_size", "wd": "weight_decay", "num_epochs": "epochs",
+    "n_epochs": "epochs", "optim": "optimizer", "scheduler": "schedule",
+    "lr_schedule": "schedule", "label_smooth": "label_smoothing", "clip": "clip_grad_norm",
+    "dataset": "data",
 }
 
 
@@ -242,12 +246,26 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     >>> did_you_mean("lr", ["TB", "LR"])
     " Did you mean 'LR'?"
     """
-    if len(name) > 100:  # difflib is quadratic; nobody mistypes a 100-character name
+    close = closest(name, choices)
+    if not close:
         return ""
+    quoted = [f"'{c}'" for c in close]
+    text = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f" Did you mean {text}?"
+
+
+def closest(name: str, choices: Iterable[str]) -> list[str]:
+    """The choices :func:`did_you_mean` names for ``name`` (sorted; empty when none is close).
+
+    >>> closest("learning_rate", ["lr", "epochs"]), closest("epoch", ["epochs", "seed"])
+    (['lr'], ['epochs'])
+    """
+    if len(name) > 100:  # difflib is quadratic; nobody mistypes a 100-character name
+        return []
     choices = list(choices)
     synonym = SYNONYMS.get(name.lower())
     if synonym in choices:
-        return f" Did you mean '{synonym}'?"
+        return [synonym]
     import difflib  # only when a name is unknown
 
     by_lower = {c.lower(): c for c in choices}
@@ -255,11 +273,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if not close:
         near = difflib.get_close_matches(name.lower(), SYNONYMS, n=1, cutoff=0.8)
         close = [SYNONYMS[near[0]]] if near and SYNONYMS[near[0]] in choices else []
-    if not close:
-        return ""
-    quoted = [f"'{c}'" for c in close]
-    text = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-    return f" Did you mean {text}?"
+    return close
 
 
 def choices_text(choices: Iterable[str], limit: int = 12) -> str:

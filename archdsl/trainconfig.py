@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -261,6 +261,22 @@ class TrainConfig(_Strict):
         if self.precision == "bf16" and self.dtype != "float32":
             raise ValueError("precision: bf16 keeps float32 weights; set dtype: float32")
         return self
+
+
+def setting_paths(model: type[BaseModel] = TrainConfig, prefix: str = "") -> list[str]:
+    """Every key that ``--set train.KEY=VALUE`` accepts, dotted, in declaration order.
+
+    Example:
+        >>> paths = setting_paths()
+        >>> "optimizer.lr" in paths, "batch_size" in paths, "optimizer" in paths
+        (True, True, False)
+    """
+    out: list[str] = []
+    for name, field in model.model_fields.items():
+        inner = [t for t in (field.annotation, *get_args(field.annotation))
+                 if isinstance(t, type) and issubclass(t, BaseModel)]
+        out += setting_paths(inner[0], f"{prefix}{name}.") if inner else [prefix + name]
+    return out
 
 
 #: Settings that do not change a run's trajectory (a resumed run may change them).

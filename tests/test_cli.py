@@ -174,6 +174,31 @@ def test_misspelled_command_option_or_choice_gets_a_suggestion(capsys, argv, usa
     assert err.startswith(usage) and message in err and "Did you mean '" in err
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "digits_cnn", "--lrate", "0.1"],
+     "unrecognized arguments: --lrate 0.1. Training settings are changed with --set: "
+     "--set train.optimizer.lr=0.1"),
+    (["ablate", "digits_cnn", "--batch-size=32"],
+     "--batch-size=32. Training settings are changed with --set: --set train.batch_size=32"),
+    (["train", "digits_cnn", "--optimizer", "sgd"], "--set train.optimizer.name=sgd"),
+    (["train", "digits_cnn", "--name", "x"], "--set train.optimizer.name=x or --set "
+     "train.schedule.name=x or --set train.loss.name=x"),
+    (["train", "digits_cnn", "--num-epochs", "3"], "--num-epochs 3. Did you mean '--epochs'?"),
+    (["train", "digits_cnn", "--dataset", "mnist"], "--dataset mnist. Did you mean '--data'?"),
+])
+def test_training_settings_named_as_options_get_the_set_form(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_settings_hint_only_where_training_settings_exist(capsys):
+    with pytest.raises(SystemExit):
+        main(["check", "digits_cnn", "--lrate", "0.1"])
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("check: error: unrecognized arguments: --lrate 0.1")
+
+
 def test_memory_estimate_in_text_and_json(capsys):
     # digits: input 1×8×8 = 64 values; 5,002 layer outputs; 6,234 parameters; float32
     assert main(["check", "specs/digits_cnn.yaml", "--json", "--batch", "32"]) == 0

@@ -151,8 +151,31 @@ def config_from(ns: argparse.Namespace) -> tuple[Any, TrainConfig]:
     return graph, config
 
 
+def settings_hint(flag: str, value: str | None) -> str:
+    """How to change the training setting an unknown option names, or ``""``: training
+    settings have no option each, they are set with ``--set train.KEY=VALUE``.
+
+    Example:
+        >>> settings_hint("--lrate", "0.1")
+        ' Training settings are changed with --set: --set train.optimizer.lr=0.1'
+        >>> settings_hint("--batch-size", None), settings_hint("--widht", "3")
+        (' Training settings are changed with --set: --set train.batch_size=VALUE', '')
+    """
+    from archdsl.errors import SYNONYMS
+    from archdsl.trainconfig import setting_paths
+
+    key = flag.lstrip("-").replace("-", "_").lower()
+    key = SYNONYMS.get(key, key)
+    found = [p for p in setting_paths() if key in (p.rsplit(".", 1)[-1], p.removesuffix(".name"))]
+    if not found:
+        return ""
+    shown = " or ".join(f"--set {TRAIN_PREFIX}{p}={value or 'VALUE'}" for p in found)
+    return f" Training settings are changed with --set: {shown}"
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     add_spec_args(p)
+    p.set_defaults(settings_hint=settings_hint)
     add_data_args(p)
     p.add_argument(
         "--train", metavar="FILE",
