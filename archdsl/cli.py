@@ -244,7 +244,7 @@ def _unknown_option_hint(ns: argparse.Namespace, extra: list[str], at: int,
     """The hint for the unknown option ``extra[at]``: an option of another tool's name
     (``--num-epochs`` → ``--epochs``), else a training setting (``--lr 0.1`` → ``--set
     train.optimizer.lr=0.1``, on the commands that train), else the closest spelling."""
-    from archdsl.errors import SYNONYMS, closest
+    from archdsl.errors import SYNONYMS, closest, suggestion
 
     flag, _, value = extra[at].partition("=")
     if not value and at + 1 < len(extra) and not extra[at + 1].startswith("-"):
@@ -255,8 +255,7 @@ def _unknown_option_hint(ns: argparse.Namespace, extra: list[str], at: int,
     hint = getattr(ns, "settings_hint", None)
     if synonym not in bare and hint is not None and (text := hint(flag, value or None)):
         return str(text)
-    near = [bare[c] for c in closest(name, bare)]
-    return did_you_mean(near[0], near) if near else ""
+    return suggestion([bare[c] for c in closest(name, bare)])
 
 
 def build_parser(command: str | None = None) -> Parser:

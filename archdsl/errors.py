@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 #: The longest message (and hint) :meth:`ArchdslError.render` prints; longer ones are clipped.
@@ -246,10 +246,18 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     >>> did_you_mean("lr", ["TB", "LR"])
     " Did you mean 'LR'?"
     """
-    close = closest(name, choices)
-    if not close:
+    return suggestion(closest(name, choices))
+
+
+def suggestion(names: Sequence[str]) -> str:
+    """``" Did you mean 'a' or 'b'?"`` for ``names``; ``""`` for none.
+
+    >>> suggestion(["--epochs"]), suggestion([])
+    (" Did you mean '--epochs'?", '')
+    """
+    if not names:
         return ""
-    quoted = [f"'{c}'" for c in close]
+    quoted = [f"'{c}'" for c in names]
     text = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     return f" Did you mean {text}?"
 
