@@ -202,10 +202,12 @@ def limits_from(ns: argparse.Namespace) -> Limits:
     return replace(DEFAULT_LIMITS, **changes)
 
 
-def load_graph(ns: argparse.Namespace) -> Any:
+def load_graph(ns: argparse.Namespace, overrides: list[str] | None = None) -> Any:
+    """The spec of a command's arguments, compiled, with ``--set`` items (or ``overrides``)."""
     from archdsl.graph import load, parse_overrides
 
-    return load(ns.spec, limits_from(ns), ns.input_shapes, **parse_overrides(ns.overrides))
+    items = ns.overrides if overrides is None else overrides
+    return load(ns.spec, limits_from(ns), ns.input_shapes, **parse_overrides(items))
 
 
 # ---------------------------------------------------------------------------- main

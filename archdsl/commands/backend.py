@@ -6,6 +6,7 @@ import argparse
 import json
 
 from archdsl.cli import add_data_args, add_spec_args, command, data_changes, load_graph
+from archdsl.errors import SpecError
 from archdsl.verdict import verdict, verdict_line
 
 
@@ -52,7 +53,10 @@ def cmd_build(ns: argparse.Namespace) -> int:
 
 
 def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
+    from archdsl.commands.train import settings_hint
+
     add_spec_args(p)
+    p.set_defaults(settings_hint=settings_hint)  # --set train.KEY=VALUE with --train-steps
     p.add_argument(
         "--dtype",
         choices=("float32", "float64"),
@@ -106,12 +110,16 @@ def _crosscheck_configure(p: argparse.ArgumentParser) -> None:
     _crosscheck_configure,
 )
 def cmd_crosscheck(ns: argparse.Namespace) -> int:
-    from archdsl.commands.train import quiet_threads
+    from archdsl.commands.train import quiet_threads, split_overrides
 
     quiet_threads()  # both frameworks run in this process
     from archdsl.crosscheck import forward_check
 
-    g = load_graph(ns)
+    spec_items, train_changes = split_overrides(ns.overrides)
+    if train_changes and not ns.train_steps:
+        raise SpecError(f"--set train.{next(iter(train_changes))}: a training setting, and "
+                        "this crosscheck trains nothing", hint="add --train-steps N")
+    g = load_graph(ns, spec_items)
     report = forward_check(
         g,
         dtype=ns.dtype or "float32",
@@ -127,7 +135,8 @@ def cmd_crosscheck(ns: argparse.Namespace) -> int:
     if ns.train_steps:
         from archdsl.training import override_config, resolve_config, train_crosscheck
 
-        changes = {**({"dtype": ns.dtype} if ns.dtype else {}), **data_changes(ns)}
+        changes = {**train_changes, **({"dtype": ns.dtype} if ns.dtype else {}),
+                   **data_changes(ns)}
         config = override_config(resolve_config(g), changes)
         train = train_crosscheck(g, ns.train_steps, config, data_dir=ns.data_dir, out_dir=ns.out)
         result["train"] = train.as_json()

@@ -94,20 +94,33 @@ class TrainCheckReport:
     roundoff: Roundoff | None = None
 
     def notes(self) -> list[str]:
-        """What the numbers mean, where a reading needs it: float32 runs that part in a graph
-        with max pooling (measured on the chapter's CNN: bench/divergence.py)."""
+        """What the numbers mean, where a reading needs it: what the float64 rerun showed;
+        runs that differ from step 1 (a real mismatch, which round-off cannot explain); float32
+        runs that part later in a graph with max pooling (measured on the chapter's CNN:
+        bench/divergence.py)."""
         out = [self.roundoff.note(self.max_rel_loss_diff)] if self.roundoff is not None else []
-        if self.dtype == "float32" and self.choice_nodes and self.max_rel_loss_diff > PARTED:
-            shown = ", ".join(self.choice_nodes[:3]) + (", ..." if len(self.choice_nodes) > 3
-                                                         else "")
+        if not self.first_step_agrees:
+            node = self.run.first_divergent_grad_node
             out.append(
-                f"the float32 runs part (relative loss difference up to "
-                f"{self.max_rel_loss_diff:.1e}); this graph has max pooling ({shown}), which "
-                "sends each window's gradient to its largest element, and where two elements "
-                "differ by less than round-off each framework may pick another one. Check the "
-                "arithmetic itself with --dtype float64"
+                f"the gradients differ already at step 1, from identical weights (first at "
+                f"'{node}'), before round-off can grow: a convention or a lowering differs "
+                "(archdsl ablate switches the conventions one at a time)"
             )
+        elif self.dtype == "float32" and self.choice_nodes and self.max_rel_loss_diff > PARTED:
+            out.append(self._max_pool_note())
         return out
+
+    def _max_pool_note(self) -> str:
+        shown = ", ".join(self.choice_nodes[:3]) + (", ..." if len(self.choice_nodes) > 3
+                                                     else "")
+        why = (f"this graph has max pooling ({shown}), which sends each window's gradient to "
+               "its largest element, and where two elements differ by less than round-off "
+               "each framework may pick another one")
+        if self.roundoff is not None:
+            return f"why float32 runs of it part: {why}"
+        return (f"the float32 runs part (relative loss difference up to "
+                f"{self.max_rel_loss_diff:.1e}); {why}. Check the arithmetic itself with "
+                "--dtype float64")
 
     @property
     def first_step_agrees(self) -> bool:

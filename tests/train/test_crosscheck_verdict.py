@@ -4,6 +4,7 @@ while a convention left native parts in float64 too and the verdict is disagree.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -12,6 +13,7 @@ pytest.importorskip("torch", reason="the training cross-check runs PyTorch")
 pytest.importorskip("keras", reason="the training cross-check runs Keras")
 
 import archdsl
+from archdsl.trainconfig import CONVENTIONS
 from archdsl.training.crosscheck import LOSS_TOLERANCE, train_crosscheck
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -48,3 +50,18 @@ def test_flagship_cifar10_crosscheck_passes_in_float32():
 
     assert main(["crosscheck", "specs/cifar10_cnn.yaml", "--train-steps", "20",
                  "--data-dir", os.environ["ARCHDSL_DATA"], "--no-reference"]) == 0
+
+
+def test_cli_crosscheck_takes_training_settings(capsys, tmp_path):
+    from archdsl.cli import main
+
+    assert main(["crosscheck", "specs/digits_cnn.yaml", "--set", "train.conventions=native"]) == 2
+    err = capsys.readouterr().err
+    assert "--set train.conventions: a training setting, and this crosscheck trains nothing" in err
+    assert "hint: add --train-steps N" in err
+    argv = ["crosscheck", "specs/digits_cnn.yaml", "--train-steps", "4", "--no-reference",
+            "--out", str(tmp_path), "--json", "--set", "train.conventions=native"]
+    assert main(argv) == 1
+    train = json.loads(capsys.readouterr().out)["train"]
+    assert sorted(train["native"]) == sorted(CONVENTIONS) and train["verdict"] == "disagree"
+    assert train["notes"][0].startswith("the gradients differ already at step 1")

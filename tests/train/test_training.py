@@ -477,19 +477,35 @@ def test_train_crosscheck_fields_and_matched_much_smaller_than_native(tmp_path: 
     assert n["max_param_rel_diff"] > 1e-3 > t["max_param_rel_diff"]
 
 
-def test_crosscheck_note_names_max_pooling_when_float32_runs_part() -> None:
+def test_crosscheck_notes_tell_a_step_one_mismatch_from_later_parting() -> None:
     import dataclasses
+
+    from archdsl.training.crosscheck import Roundoff
 
     g = mlp_graph()
     cfg = TrainConfig.model_validate({**g.spec.train.model_dump(), "conventions": "native"})
-    parted = train_crosscheck(g, 20, cfg, backends=fake_frameworks())
-    assert parted.dtype == "float32" and parted.max_rel_loss_diff > 1e-4
+    native = train_crosscheck(g, 20, cfg, backends=fake_frameworks())
+    assert native.dtype == "float32" and native.max_rel_loss_diff > 1e-4
+    pools = ("b1.pool", "b2.pool", "b3.pool", "gmp")
+    # a convention left native parts at step 1: max pooling is no excuse, whatever the graph
+    (note,) = dataclasses.replace(native, choice_nodes=pools).notes()
+    assert note.startswith("the gradients differ already at step 1, from identical weights "
+                           "(first at 'hidden')") and "max pooling" not in note
+    assert native.as_json()["notes"] == [note] and f"Note: {note}." in native.markdown()
+    # the same numbers with an agreeing step 1: runs that part later, through max pooling
+    agreeing = dataclasses.replace(native.run, grad_rel_diff_first_step={"hidden": 0.0})
+    parted = dataclasses.replace(native, run=agreeing)
     assert parted.choice_nodes == () and parted.notes() == []  # no max pooling in this graph
-    with_pools = dataclasses.replace(parted, choice_nodes=("b1.pool", "b2.pool", "b3.pool", "gmp"))
+    with_pools = dataclasses.replace(parted, choice_nodes=pools)
     (note,) = with_pools.notes()
     assert "this graph has max pooling (b1.pool, b2.pool, b3.pool, ...)" in note
     assert note.endswith("Check the arithmetic itself with --dtype float64")
-    assert with_pools.as_json()["notes"] == [note] and f"Note: {note}." in with_pools.markdown()
+    rerun = dataclasses.replace(with_pools, roundoff=Roundoff(3, 2e-14))
+    explained, why = rerun.notes()
+    assert explained.endswith("a float64 rerun of the same steps agrees to 2.0e-14: the "
+                              "difference is round-off, not a convention")
+    assert why.startswith("why float32 runs of it part: this graph has max pooling (b1.pool, "
+                          "b2.pool, b3.pool, ...)") and "--dtype float64" not in why
     as_float64 = dataclasses.replace(with_pools, dtype="float64")
     assert as_float64.notes() == []  # in float64 a parting is not round-off: no excuse offered
     matched = train_crosscheck(g, 20, backends=fake_frameworks())
