@@ -181,6 +181,10 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def _apply_overrides(spec: Spec, overrides: dict[str, Any]) -> dict[str, Any]:
     args = dict(spec.args)
     for key, value in overrides.items():
+        if key.startswith("train.") and key not in args:
+            raise SpecError(f"--set {key}: a training setting, and this command trains nothing",
+                            hint="train, ablate and crosscheck --train-steps take training "
+                                 "settings")
         if key not in args:
             raise SpecError(
                 f"--set {key}: the spec has no argument '{key}'.{did_you_mean(key, args)}",

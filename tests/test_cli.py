@@ -192,6 +192,13 @@ def test_training_settings_named_as_options_get_the_set_form(capsys, argv, messa
     assert info.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_training_setting_on_a_command_that_does_not_train(capsys):
+    assert main(["check", "digits_cnn", "--set", "train.seed=3"]) == 2
+    assert capsys.readouterr().err == (
+        "spec error: --set train.seed: a training setting, and this command trains nothing\n"
+        "hint: train, ablate and crosscheck --train-steps take training settings\n")
+
+
 def test_settings_hint_only_where_training_settings_exist(capsys):
     with pytest.raises(SystemExit):
         main(["check", "digits_cnn", "--lrate", "0.1"])

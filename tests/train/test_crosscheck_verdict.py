@@ -57,8 +57,8 @@ def test_cli_crosscheck_takes_training_settings(capsys, tmp_path):
 
     assert main(["crosscheck", "specs/digits_cnn.yaml", "--set", "train.conventions=native"]) == 2
     err = capsys.readouterr().err
-    assert "--set train.conventions: a training setting, and this crosscheck trains nothing" in err
-    assert "hint: add --train-steps N" in err
+    assert "--set train.conventions: a training setting, and this command trains nothing" in err
+    assert "hint: train, ablate and crosscheck --train-steps take training settings" in err
     argv = ["crosscheck", "specs/digits_cnn.yaml", "--train-steps", "4", "--no-reference",
             "--out", str(tmp_path), "--json", "--set", "train.conventions=native"]
     assert main(argv) == 1
