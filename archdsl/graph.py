@@ -178,10 +178,15 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+#: ``--set train.KEY=VALUE`` changes a training setting (on the commands that train), not a
+#: spec argument
+TRAIN_PREFIX = "train."
+
+
 def _apply_overrides(spec: Spec, overrides: dict[str, Any]) -> dict[str, Any]:
     args = dict(spec.args)
     for key, value in overrides.items():
-        if key.startswith("train.") and key not in args:
+        if key.startswith(TRAIN_PREFIX) and key not in args:
             raise SpecError(f"--set {key}: a training setting, and this command trains nothing",
                             hint="train, ablate and crosscheck --train-steps take training "
                                  "settings")

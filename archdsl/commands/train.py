@@ -24,10 +24,10 @@ from archdsl.cli import (
     positive_int,
 )
 from archdsl.errors import Location, SpecError
+from archdsl.graph import TRAIN_PREFIX
 from archdsl.trainconfig import TrainConfig
 
 BACKEND_CHOICES = {"torch": ("torch",), "keras": ("keras",), "both": ("torch", "keras")}
-TRAIN_PREFIX = "train."
 #: Validation images per pass when ``--max-steps`` is given and ``--val-limit`` is not.
 DEFAULT_VAL_LIMIT = 500
 
